@@ -1,0 +1,55 @@
+# Two commands on a fresh machine: `make run` (set up, index, serve) and `make test` (set up, every test tier).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: setup browser index run chat test test-fast eval bench clean
+
+setup: $(STAMP)
+
+# torch first, pinned: the CPU build lies on local disk; unpinned it would pull a multi-GB CUDA build.
+$(STAMP): requirements.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -r requirements.txt
+	touch $(STAMP)
+
+# Debian's Chromium for the Playwright tests (`playwright install` cannot download here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+		else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; }
+
+index: setup
+	$(PY) -m assistant ingest
+
+run: setup
+	@$(PY) -m assistant ask --json "ping" >/dev/null 2>&1 || $(MAKE) index
+	$(PY) -m assistant serve
+
+chat: setup
+	@$(PY) -m assistant ask --json "ping" >/dev/null 2>&1 || $(MAKE) index
+	$(PY) -m assistant chat
+
+test: setup browser
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: setup
+	$(PY) -m pytest -q -p no:cacheprovider -m "not browser"
+
+eval: setup
+	$(PY) -m eval --qa eval/qa.jsonl --out eval/out --baselines
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf data eval/out bench/out artifacts

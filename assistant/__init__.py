@@ -1,0 +1,1 @@
+"""Assistant: conversation, hybrid retrieval, extractive cited answers, and the CLI / web edges."""

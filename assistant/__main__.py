@@ -1,0 +1,5 @@
+"""`python -m assistant ...` — see assistant/cli.py."""
+
+from assistant.cli import main
+
+raise SystemExit(main())

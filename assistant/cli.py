@@ -1,0 +1,163 @@
+"""Command line: ingest, ask, chat and serve. Errors become one clean line and exit code 1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from assistant.errors import AssistantError, InputError
+from assistant.settings import Settings, load_settings
+
+
+def _offline_environment() -> None:
+    # A stray hub download must fail at once instead of hanging (no internet here).
+    for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("GRADIO_ANALYTICS_ENABLED", "False"),
+                       ("ANONYMIZED_TELEMETRY", "False"), ("TOKENIZERS_PARALLELISM", "false")):
+        os.environ.setdefault(key, value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m assistant", description="Ask questions about the articles in corpus/ and get cited answers.")
+    parser.add_argument("--data-dir", help="where the index and feedback live (env ASSISTANT_DATA_DIR)")
+    parser.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000 (env ASSISTANT_CHROMA_URL)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="chunk and embed documents into the index")
+    ingest.add_argument("paths", nargs="*", type=Path, help="files or folders (.md .txt .html .pdf); default: corpus/data")
+    ingest.add_argument("--rebuild", action="store_true", help="drop the index and build it anew")
+
+    ask = sub.add_parser("ask", help="answer one question")
+    ask.add_argument("question")
+    ask.add_argument("--history", type=Path, help="JSON file: a list of {role, content} messages")
+    ask.add_argument("--json", action="store_true", help="print the answer object as JSON")
+
+    sub.add_parser("chat", help="a conversation in the terminal")
+
+    serve = sub.add_parser("serve", help="serve the web chat, the widget and the HTTP API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _offline_environment()
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(data_dir=args.data_dir, chroma_url=args.chroma_url,
+                                 host=getattr(args, "host", None), port=getattr(args, "port", None))
+        return COMMANDS[args.command](args, settings)
+    except AssistantError as exc:
+        if os.environ.get("ASSISTANT_DEBUG") == "1":
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_ingest(args, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from corpus.documents import load_documents
+    from index.build import ingest
+    from index.embedding import Embedder
+    from index.store import ChunkStore, connect
+
+    paths = args.paths or [settings.corpus_dir]
+    documents = load_documents(paths)
+    store = ChunkStore(connect(settings.chroma_dir, settings.chroma_url), settings.collection)
+    embedder = Embedder()
+    scopes = [p.resolve() for p in paths if p.is_dir()]
+    full_sync = not args.paths  # the corpus folder is the whole truth: removed files leave the index
+    bar = tqdm(total=0, unit="chunk", desc="embedding", disable=None)
+
+    def on_total(n: int) -> None:
+        bar.total = n
+        bar.refresh()
+
+    report = ingest(
+        documents, store, embedder, settings.catalog_dir, rebuild=args.rebuild,
+        remove_missing=True if full_sync else (lambda path: any(Path(path).is_relative_to(s) for s in scopes)),
+        progress=bar.update, on_total=on_total,
+    )
+    bar.close()
+    print(f"ingested: {report.summary()}")
+    return 0
+
+
+def _read_history(path: Path | None) -> list:
+    if path is None:
+        return []
+    try:
+        history = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"--history {path}: no such file.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"--history {path}: not valid JSON ({exc}). Give a list of {{role, content}} messages.") from None
+    return history
+
+
+def cmd_ask(args, settings: Settings) -> int:
+    from assistant.service import Assistant
+
+    history = _read_history(args.history)
+    assistant = Assistant.open(settings)
+    answer = assistant.ask(args.question, history)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(format_answer(answer.to_dict()))
+    return 0
+
+
+def format_answer(answer: dict) -> str:
+    """A readable terminal rendering: the answer, then each source with its quote."""
+    lines = [answer["answer"]]
+    if answer["rewritten_query"] != answer["question"]:
+        lines.insert(0, f"(searched: {answer['rewritten_query']})")
+    for c in answer["citations"]:
+        ref = c.get("reference")
+        lines.append(f"  [{c['n']}] {c['document']} · {c['section']}")
+        lines.append(f"      “{c['quote']}”")
+        if ref:
+            lines.append(f"      ref {ref['number']}: {ref['citation']}")
+    for s in answer.get("see_also", []):
+        lines.append(f"  see also: {s['section']}: {s['text'][:160]}…")
+    return "\n".join(lines)
+
+
+def cmd_chat(args, settings: Settings) -> int:
+    from assistant.service import Assistant
+
+    assistant = Assistant.open(settings)
+    history: list[dict] = []
+    print("Ask about the article (empty line or Ctrl-D to quit).")
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not question:
+            return 0
+        try:
+            answer = assistant.ask(question, history).to_dict()
+        except InputError as exc:
+            print(f"error: {exc}")
+            continue
+        print(format_answer(answer))
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer["answer"]}]
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    from assistant.web import serve
+
+    serve(settings)
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "serve": cmd_serve}

@@ -1,0 +1,161 @@
+"""Conversation: validating history and rewriting a follow-up into a standalone query.
+
+The core keeps no per-user state: the caller passes the history each turn. Rewriting is rule-based
+and general (pronouns, ellipsis, "who said that"), driven by the entities of earlier turns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from assistant.errors import InputError
+from index.lexical import STOPWORDS, tokenize
+
+ROLES = ("user", "assistant")
+_MARKER = re.compile(r"\s*\[\d{1,2}\]")
+# Capitalised words, codes with digits ("A061202", "2014-01") and their runs: "Alliance A061202", "IFM 2014-01".
+_ENTITY = re.compile(r"(?:[A-Z][\w’'-]*|\d+[-–]\d+|[A-Z]*\d+[A-Z]\w*)(?:\s+(?:[A-Z][\w’'-]*|\d[\w–-]*))*")
+_LEADING = {
+    "what", "who", "whom", "whose", "how", "which", "when", "where", "why", "is", "was", "were", "are", "did",
+    "does", "do", "the", "in", "and", "a", "an", "tell", "please", "can", "could", "give", "list", "describe",
+    "explain", "what's", "who's", "also", "then", "so", "ok", "okay", "for", "of", "on", "with", "by", "at", "to",
+    "i", "it", "its", "they", "their", "that", "this", "these", "those", "and", "or", "but", "if", "according",
+    "according", "summarize", "show", "name", "compare", "should", "would", "will", "has", "have", "had",
+}
+_PRONOUN = re.compile(r"\b(its|their|it|they|them|he|she|his|her|him)\b", re.I)
+_DEFINITE_ANAPHOR = re.compile(r"\b(?:the|that|this)\s+(trial|study|drug|regimen|paper|agent|combination|speaker|expert)\b", re.I)
+_ELLIPSIS = re.compile(r"^\s*(?:and|also|but|what about|how about|what of|and what about|and how about|same for|ok,? and|then)\b[\s,]*", re.I)
+_ATTRIBUTION = re.compile(
+    r"\bwho\b.*\b(said|say|says|noted|stated|commented|explained|mentioned|quoted|made|wrote|claimed)\b"
+    r"|\b(whose|which (?:expert|speaker|doctor|author))\b.*\b(quote|words|comment|statement|remark|view|opinion)\b"
+    r"|\bwho\b.*\b(that|this)\b\s*\??\s*$",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str
+    content: str
+
+
+def clean_history(history, max_messages: int = 20, max_chars: int = 4000) -> list[Turn]:
+    """Validate ``[{role, content}]`` messages and keep the most recent ones within the limits.
+
+    Raises:
+        InputError: history is not a list of objects with a known role and text content.
+    """
+    if history is None:
+        return []
+    if not isinstance(history, list):
+        raise InputError("history must be a list of {role, content} messages.")
+    turns: list[Turn] = []
+    for i, message in enumerate(history):
+        if not isinstance(message, dict):
+            raise InputError(f"history[{i}] must be an object with 'role' and 'content'.")
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES:
+            raise InputError(f"history[{i}].role must be 'user' or 'assistant', not {role!r}.")
+        if not isinstance(content, str):
+            raise InputError(f"history[{i}].content must be a string.")
+        content = " ".join(_MARKER.sub("", content).split())
+        if content:
+            turns.append(Turn(role, content[:max_chars]))
+    # Long conversations: only the recent turns can be what a follow-up refers to.
+    return turns[-max_messages:]
+
+
+def entities(text: str) -> list[str]:
+    """Named things in ``text``: capitalised runs and codes, minus leading question words."""
+    found: list[str] = []
+    for m in _ENTITY.finditer(text):
+        words = m.group(0).split()
+        while words and words[0].lower().strip("’'") in _LEADING:
+            words.pop(0)
+        span = " ".join(words).rstrip("’'-–")
+        if span and span.lower() not in STOPWORDS and span.lower() not in _LEADING:
+            found.append(span)
+    return list(dict.fromkeys(found))
+
+
+def _salience(entity: str) -> tuple[int, int]:
+    has_digit = any(ch.isdigit() for ch in entity)
+    multiword = len(entity.split()) > 1
+    acronym = entity.isupper() and len(entity) <= 4
+    return (2 * has_digit + multiword - acronym, len(entity))
+
+
+@dataclass
+class _Focus:
+    """What the conversation is about so far: the last question, its entities, the last answer."""
+
+    question: str = ""
+    entities: list[str] = field(default_factory=list)
+    topic_words: str = ""
+    answer: str = ""
+
+    def best(self) -> str:
+        if self.entities:
+            return max(self.entities, key=_salience)
+        return self.topic_words
+
+    def after_user(self, resolved: str) -> None:
+        self.question = resolved
+        found = entities(resolved)
+        if found:
+            self.entities = found
+        words = [t for t in tokenize(resolved) if t not in _LEADING]
+        if words:
+            self.topic_words = " ".join(words[:6])
+
+
+def rewrite_query(question: str, history: list[Turn], catalog=None) -> str:
+    """A standalone search query for ``question`` given earlier turns (unchanged when standalone)."""
+    if not history:
+        return question
+    focus = _Focus()
+    for turn in history:
+        if turn.role == "user":
+            focus.after_user(_resolve(turn.content, focus))
+        else:
+            focus.answer = turn.content
+    return _resolve(question, focus)
+
+
+def _resolve(question: str, focus: _Focus) -> str:
+    if not focus.question and not focus.answer:
+        return question
+    own = entities(question)
+    if _ATTRIBUTION.search(question) and focus.answer and not _has_quote(question):
+        return f"{question} \u201c{_clip(focus.answer, 300)}\u201d"
+    ellipsis = _ELLIPSIS.match(question)
+    if ellipsis and focus.question:
+        rest = question[ellipsis.end():].strip()
+        if own and focus.entities:
+            swapped = focus.question
+            for old in sorted(focus.entities, key=len, reverse=True):
+                if old in swapped and old not in own:
+                    swapped = swapped.replace(old, own[0])
+            if swapped != focus.question:
+                return swapped
+        return f"{focus.question.rstrip()} {rest[:1].upper()}{rest[1:]}" if rest else focus.question
+    target = focus.best()
+    if own or not target:
+        return question
+    if _DEFINITE_ANAPHOR.search(question):
+        return _DEFINITE_ANAPHOR.sub(lambda m: f"{m.group(0)} ({target})", question, count=1)
+    if _PRONOUN.search(question):
+        def swap(m: re.Match) -> str:
+            word = m.group(1).lower()
+            return f"{target}’s" if word in ("its", "their", "his", "her") else target
+        return _PRONOUN.sub(swap, question, count=1)
+    return f"{question.rstrip()} ({target})"
+
+
+def _has_quote(text: str) -> bool:
+    return any(q in text for q in "“\"”")
+
+
+def _clip(text: str, max_chars: int) -> str:
+    return text if len(text) <= max_chars else text[:max_chars].rsplit(" ", 1)[0] + "…"

@@ -1,0 +1,85 @@
+"""Hybrid retrieval: BM25 (bm25s) and dense (Chroma) retrievers fused by LangChain's EnsembleRetriever (RRF)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langchain_classic.retrievers import EnsembleRetriever
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from index.catalog import Catalog
+from index.embedding import Embedder
+from index.store import ChunkStore
+
+
+class LexicalRetriever(BaseRetriever):
+    """BM25 over the catalog's chunk texts."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    catalog: Catalog
+    k: int = 12
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [
+            _document(self.catalog, cid, lexical_score=score)
+            for cid, score in self.catalog.lexical.search(query, self.k)
+        ]
+
+
+class DenseRetriever(BaseRetriever):
+    """Nearest chunks in Chroma to the query's embedding (distance: cosine, smaller is closer)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    catalog: Catalog
+    store: ChunkStore
+    embedder: Embedder
+    k: int = 12
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        vector = self.embedder.embed_query(query)
+        return [
+            _document(self.catalog, cid, dense_distance=distance)
+            for cid, distance in self.store.query(vector, self.k)
+            if cid in self.catalog.chunks  # a chunk added by another host after our catalog was built
+        ]
+
+
+def _document(catalog: Catalog, chunk_id: str, **scores: float) -> Document:
+    chunk = catalog.chunks[chunk_id]
+    return Document(page_content=chunk.text, id=chunk_id, metadata={"chunk_id": chunk_id, **scores})
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """One fused result: its place in the fused list, and the raw score from each side that found it."""
+
+    chunk_id: str
+    rank: int
+    dense_similarity: float | None  # 1 - cosine distance; higher is closer
+    lexical_score: float | None  # BM25; higher is better, unbounded
+
+
+class HybridRetriever:
+    """Dense + lexical retrieval fused with reciprocal rank fusion."""
+
+    def __init__(self, catalog: Catalog, store: ChunkStore, embedder: Embedder, dense_k: int = 12,
+                 lexical_k: int = 12) -> None:
+        self.dense = DenseRetriever(catalog=catalog, store=store, embedder=embedder, k=dense_k)
+        self.lexical = LexicalRetriever(catalog=catalog, k=lexical_k)
+        self.ensemble = EnsembleRetriever(retrievers=[self.dense, self.lexical], weights=[0.5, 0.5], id_key="chunk_id")
+
+    def retrieve(self, query: str) -> list[Retrieved]:
+        """Fused results, best first, each with both sides' raw scores where known."""
+        dense_docs = self.dense.invoke(query)
+        lexical_docs = self.lexical.invoke(query)
+        fused = self.ensemble.weighted_reciprocal_rank([dense_docs, lexical_docs])
+        dense = {d.metadata["chunk_id"]: 1.0 - d.metadata["dense_distance"] for d in dense_docs}
+        lexical = {d.metadata["chunk_id"]: d.metadata["lexical_score"] for d in lexical_docs}
+        return [
+            Retrieved(chunk_id=d.metadata["chunk_id"], rank=i, dense_similarity=dense.get(d.metadata["chunk_id"]),
+                      lexical_score=lexical.get(d.metadata["chunk_id"]))
+            for i, d in enumerate(fused)
+        ]

@@ -1,0 +1,213 @@
+"""Building and opening an index: incremental ingest into Chroma, the recipe, and the local catalog."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from corpus.chunking import CHUNKER_VERSION, Chunk, chunk_document
+from corpus.documents import SourceDocument
+from index.catalog import Catalog, build_catalog, load_catalog, save_catalog
+from index.embedding import MODEL_NAME, MODEL_PACKAGE, Embedder
+from index.errors import IndexMismatchError, IndexNotFoundError
+from index.store import ChunkStore
+
+EMBED_BATCH = 128
+REBUILD_HINT = "Run `python -m assistant ingest --rebuild` (or `make index`) to rebuild it."
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did; ``embedded`` counts chunks whose vectors were computed."""
+
+    documents: int = 0
+    chunks: int = 0
+    added: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    updated_documents: list[str] = field(default_factory=list)
+    removed_documents: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.documents} documents, {self.chunks} chunks: {self.added} added, {self.removed} removed, "
+            f"{self.unchanged} unchanged; {self.embedded} embedded"
+            + (f"; updated: {', '.join(self.updated_documents)}" if self.updated_documents else "")
+            + (f"; removed documents: {', '.join(self.removed_documents)}" if self.removed_documents else "")
+        )
+
+
+def recipe_for(embedder: Embedder, chunk_ids: Sequence[str], documents: dict[str, int]) -> dict:
+    """The index's recipe: what must match for a query to be answered from it."""
+    return {
+        "model": embedder.model_name,
+        "model_package": MODEL_PACKAGE,
+        "dimension": embedder.dimension,
+        "chunker_version": CHUNKER_VERSION,
+        "corpus_hash": corpus_hash(chunk_ids),
+        "chunks": len(chunk_ids),
+        "documents": documents,
+    }
+
+
+def check_recipe(found: dict, embedder_model: str, dimension: int, where: str) -> None:
+    """Raise IndexMismatchError when ``found`` was built by another model or chunker."""
+    wanted = {"model": embedder_model, "dimension": dimension, "chunker_version": CHUNKER_VERSION}
+    diffs = [f"{k}: index has {found.get(k)!r}, this build uses {v!r}" for k, v in wanted.items() if found.get(k) != v]
+    if diffs:
+        raise IndexMismatchError(f"The index at {where} was built with another recipe ({'; '.join(diffs)}). {REBUILD_HINT}")
+
+
+def ingest(
+    documents: Sequence[SourceDocument],
+    store: ChunkStore,
+    embedder: Embedder,
+    catalog_dir: Path,
+    *,
+    remove_missing: bool | Callable[[str], bool] = False,
+    rebuild: bool = False,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Bring the store in line with ``documents``, embedding only chunks it does not hold yet.
+
+    Args:
+        documents: the documents of this run; each replaces its earlier version in the store.
+        remove_missing: True removes every stored document not in ``documents`` (a full sync of the
+            corpus folder); a predicate on a stored chunk's source path removes only matching ones.
+        rebuild: drop the collections first.
+        progress / on_total: hooks for a progress bar (chunks embedded so far / chunks to embed).
+    """
+    if rebuild:
+        store.reset()
+    elif store.count():
+        check_recipe(store.recipe(), embedder.model_name, embedder.dimension, f"Chroma collection {store.name!r}")
+
+    report = IngestReport(documents=len(documents))
+    chunks: list[Chunk] = []
+    for doc in documents:
+        chunks.extend(chunk_document(doc)[1])
+    new_by_id = {c.chunk_id: c for c in chunks}
+    stored = store.chunk_ids_by_document()
+    batch_docs = {d.doc_id for d in documents}
+    previous = load_catalog(catalog_dir)
+    paths = {cid: c.source_path for cid, c in (previous.chunks.items() if previous else [])}
+
+    stale = [cid for cid, doc_id in stored.items() if doc_id in batch_docs and cid not in new_by_id]
+    if remove_missing:
+        for cid, doc_id in stored.items():
+            if doc_id in batch_docs:
+                continue
+            if remove_missing is True or (cid in paths and remove_missing(paths[cid])):
+                stale.append(cid)
+                if doc_id not in report.removed_documents:
+                    report.removed_documents.append(doc_id)
+    to_add = [c for c in chunks if c.chunk_id not in stored]
+    report.updated_documents = sorted(
+        {c.doc_id for c in to_add if c.doc_id in set(stored.values())}
+        | {stored[cid] for cid in stale if stored[cid] in batch_docs}
+    )
+
+    if on_total:
+        on_total(len(to_add))
+    fresh_vectors: dict[str, np.ndarray] = {}
+    for i in range(0, len(to_add), EMBED_BATCH):
+        part = to_add[i:i + EMBED_BATCH]
+        texts = [c.embedding_text for c in part]
+        sentence_texts = [s.text for c in part for s in c.sentences]
+        vectors = embedder.embed_texts(texts + sentence_texts)
+        chunk_vecs, sent_vecs = vectors[:len(part)], vectors[len(part):]
+        per_chunk, at = [], 0
+        for c in part:
+            per_chunk.append(sent_vecs[at:at + len(c.sentences)])
+            fresh_vectors[c.chunk_id] = sent_vecs[at:at + len(c.sentences)]
+            at += len(c.sentences)
+        # written batch by batch: a killed run keeps what it embedded and the re-run skips it
+        store.upsert([c.to_record() for c in part], chunk_vecs, per_chunk)
+        report.embedded += len(part)
+        if progress:
+            progress(len(part))
+    if stale:
+        store.delete(stale)
+
+    report.added = len(to_add)
+    report.removed = len(set(stale))
+    report.unchanged = len(chunks) - len(to_add)
+    kept = {cid: doc for cid, doc in stored.items() if cid not in set(stale)}
+    final_ids = sorted(set(kept) | set(new_by_id))
+    report.chunks = len(final_ids)
+    doc_counts: dict[str, int] = {}
+    for cid in final_ids:
+        doc = new_by_id[cid].doc_id if cid in new_by_id else kept[cid]
+        doc_counts[doc] = doc_counts.get(doc, 0) + 1
+    recipe = recipe_for(embedder, final_ids, doc_counts)
+    catalog = _assemble(recipe, final_ids, store, previous, fresh_vectors, new_by_id)
+    save_catalog(catalog, catalog_dir)
+    store.stamp({k: v for k, v in recipe.items() if k != "documents"})
+    return report
+
+
+def _assemble(recipe: dict, ids: Sequence[str], store: ChunkStore, previous: Catalog | None,
+              fresh: dict[str, np.ndarray], new_by_id: dict[str, Chunk]) -> Catalog:
+    """Records + sentence vectors for ``ids``: fresh ones, then the old catalog, then Chroma."""
+    records: list[dict] = []
+    vectors: list[np.ndarray] = []
+    missing: list[str] = []
+    old_vectors = previous.vectors_by_id() if previous and previous.recipe.get("dimension") == recipe["dimension"] else {}
+    for cid in ids:
+        if cid in fresh:
+            records.append(new_by_id[cid].to_record())
+            vectors.append(fresh[cid])
+        elif previous and cid in previous.chunks and cid in old_vectors:
+            records.append(previous.chunks[cid].to_record())
+            vectors.append(np.asarray(old_vectors[cid], dtype=np.float32))
+        else:
+            missing.append(cid)
+    if missing:
+        got_records, got_vectors = store.fetch(missing)
+        records.extend(got_records)
+        vectors.extend(got_vectors)
+    return build_catalog(recipe, records, vectors)
+
+
+def open_index(store: ChunkStore, catalog_dir: Path, embedder: Embedder) -> Catalog:
+    """The catalog for ``store``, checked against the recipe and resynced from Chroma if stale.
+
+    Raises:
+        IndexNotFoundError: nothing was ever ingested into this store.
+        IndexMismatchError: the index was built with another model or chunker.
+    """
+    stamped = store.recipe()
+    if not stamped or store.count() == 0:
+        raise IndexNotFoundError(
+            f"No index in Chroma collection {store.name!r} (catalog folder {catalog_dir}). "
+            "Run `python -m assistant ingest` (or `make index`) first."
+        )
+    check_recipe(stamped, embedder.model_name, embedder.dimension, f"Chroma collection {store.name!r}")
+    catalog = load_catalog(catalog_dir)
+    if catalog is not None:
+        check_recipe(catalog.recipe, embedder.model_name, embedder.dimension, str(catalog_dir))
+        if catalog.recipe.get("corpus_hash") == stamped.get("corpus_hash"):
+            return catalog
+    # Another host (or a killed run) changed the store: rebuild the local cache from Chroma itself.
+    ids = sorted(store.chunk_ids_by_document())
+    records, vectors = store.fetch(ids)
+    recipe = dict(stamped)
+    recipe["documents"] = {}
+    for r in records:
+        recipe["documents"][r["doc_id"]] = recipe["documents"].get(r["doc_id"], 0) + 1
+    catalog = build_catalog(recipe, records, vectors)
+    if catalog.recipe.get("corpus_hash") != corpus_hash(ids):
+        raise IndexMismatchError(f"Chroma collection {store.name!r} is inconsistent with its recipe. {REBUILD_HINT}")
+    save_catalog(catalog, catalog_dir)
+    return catalog
+
+
+def corpus_hash(ids: Sequence[str]) -> str:
+    """Content-derived chunk ids make their sorted list a fingerprint of the whole corpus."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:24]

@@ -1,0 +1,111 @@
+"""The local catalog: chunk records, sentence vectors and the BM25 index, saved beside the recipe.
+
+Chroma is the source of truth; the catalog is a derived cache that makes a turn cheap (one dense
+query, then in-memory look-ups). It is rebuilt from Chroma whenever its recipe's corpus hash differs
+from the one stamped on the collection, so several assistant hosts sharing one Chroma server stay
+consistent without sharing files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from corpus.chunking import Chunk
+from index.lexical import LexicalIndex
+
+
+@dataclass
+class Catalog:
+    """Everything a turn needs besides the dense query, held in memory."""
+
+    recipe: dict
+    chunks: dict[str, Chunk]
+    sentence_rows: dict[str, tuple[int, int]]  # chunk_id -> [start, end) rows of sentence_vectors
+    sentence_vectors: np.ndarray  # float16, one row per sentence
+    lexical: LexicalIndex
+
+    def sentence_matrix(self, chunk_id: str) -> np.ndarray:
+        start, end = self.sentence_rows[chunk_id]
+        return self.sentence_vectors[start:end].astype(np.float32)
+
+    def vectors_by_id(self) -> dict[str, np.ndarray]:
+        return {cid: self.sentence_vectors[s:e] for cid, (s, e) in self.sentence_rows.items()}
+
+
+def build_catalog(recipe: dict, records: list[dict], sentence_vectors: list[np.ndarray]) -> Catalog:
+    """Assemble a catalog from chunk records and their sentence vectors (same order)."""
+    records_sorted = sorted(zip(records, sentence_vectors), key=lambda rv: rv[0]["chunk_id"])
+    chunks: dict[str, Chunk] = {}
+    rows: dict[str, tuple[int, int]] = {}
+    blocks: list[np.ndarray] = []
+    at = 0
+    dim = int(recipe.get("dimension", 0))
+    for record, vectors in records_sorted:
+        chunk = Chunk.from_record(record)
+        vectors = np.asarray(vectors, dtype=np.float16).reshape(-1, dim) if dim else np.asarray(vectors)
+        chunks[chunk.chunk_id] = chunk
+        rows[chunk.chunk_id] = (at, at + len(vectors))
+        blocks.append(vectors)
+        at += len(vectors)
+    matrix = np.concatenate(blocks) if blocks else np.zeros((0, dim), dtype=np.float16)
+    lexical = LexicalIndex.build(list(chunks), [_lexical_text(c) for c in chunks.values()])
+    return Catalog(recipe=recipe, chunks=chunks, sentence_rows=rows, sentence_vectors=matrix, lexical=lexical)
+
+
+def _lexical_text(chunk: Chunk) -> str:
+    # The heading is part of what a passage is about ("primary end point" of which trial...).
+    return f"{chunk.section}\n{chunk.text}" if chunk.kind != "reference" else chunk.text
+
+
+def save_catalog(catalog: Catalog, folder: Path) -> None:
+    """Write atomically: a killed ingest leaves the previous catalog, never half of a new one."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".catalog-", dir=folder.parent))
+    try:
+        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
+            for cid, chunk in catalog.chunks.items():
+                start, end = catalog.sentence_rows[cid]
+                record = chunk.to_record()
+                record["_rows"] = [start, end]
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        np.save(tmp / "sentences.npy", catalog.sentence_vectors)
+        catalog.lexical.save(tmp / "bm25")
+        (tmp / "recipe.json").write_text(json.dumps(catalog.recipe, indent=2, sort_keys=True), encoding="utf-8")
+        old = folder.with_name(folder.name + ".old")
+        if folder.exists():
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        if old.exists():
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_catalog(folder: Path) -> Catalog | None:
+    """The saved catalog, or None when there is none (or it is incomplete)."""
+    recipe_path = folder / "recipe.json"
+    if not recipe_path.exists():
+        return None
+    recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
+    chunks: dict[str, Chunk] = {}
+    rows: dict[str, tuple[int, int]] = {}
+    with open(folder / "chunks.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            record = json.loads(line)
+            start, end = record.pop("_rows")
+            chunk = Chunk.from_record(record)
+            chunks[chunk.chunk_id] = chunk
+            rows[chunk.chunk_id] = (start, end)
+    vectors = np.load(folder / "sentences.npy", mmap_mode="r")
+    return Catalog(recipe=recipe, chunks=chunks, sentence_rows=rows, sentence_vectors=vectors,
+                   lexical=LexicalIndex.load(folder / "bm25"))

@@ -1,0 +1,93 @@
+"""The lexical side of retrieval: tokenising and a BM25 index (bm25s) over chunk texts."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+# Tokens keep decimals ("20.3"), ranges ("27.1-NE") are split, codes ("A061202", "2014-01",
+# "t(4;14)") survive as words so an exact trial or DOI look-up matches lexically.
+_TOKEN = re.compile(r"\d+(?:\.\d+)+|[a-z0-9]+(?:[-/][a-z0-9]+)*")
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having
+    he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
+    nor not now of off on once only or other our ours ourselves out over own same she should so some such
+    than that the their theirs them themselves then there these they this those through to too under until
+    up very was we were what when where which while who whom why will with would you your yours yourself
+    yourselves tell me please article say says said give show list describe explain according""".split()
+)
+
+
+def normalise(text: str) -> str:
+    """Lowercase, unify quotes and dashes, fold accents; keeps decimals intact."""
+    text = unicodedata.normalize("NFKC", text)
+    text = text.translate(str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-", "−": "-"}))
+    return text.lower()
+
+
+def tokenize(text: str, drop_stopwords: bool = True) -> list[str]:
+    """Word tokens for BM25 and term coverage; compound tokens also yield their parts."""
+    tokens: list[str] = []
+    for tok in _TOKEN.findall(normalise(text)):
+        if drop_stopwords and tok in STOPWORDS:
+            continue
+        tokens.append(tok)
+        if "-" in tok or "/" in tok:
+            tokens.extend(p for p in re.split(r"[-/]", tok) if p and p not in STOPWORDS and p != tok)
+    return tokens
+
+
+class LexicalIndex:
+    """BM25 over chunk texts, addressed by chunk id."""
+
+    def __init__(self, ids: Sequence[str], retriever) -> None:
+        self.ids = list(ids)
+        self._bm25 = retriever
+
+    @classmethod
+    def build(cls, ids: Sequence[str], texts: Sequence[str]) -> "LexicalIndex":
+        import bm25s
+
+        retriever = bm25s.BM25()
+        retriever.index([tokenize(t) or ["\u2205"] for t in texts], show_progress=False)
+        return cls(ids, retriever)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._bm25.save(str(folder), show_progress=False)
+        (folder / "ids.txt").write_text("\n".join(self.ids), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> "LexicalIndex":
+        import bm25s
+
+        retriever = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+        ids = (folder / "ids.txt").read_text(encoding="utf-8").split("\n")
+        return cls(ids, retriever)
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk_id, bm25 score) with a positive score, best first."""
+        tokens = tokenize(query)
+        if not tokens or not self.ids:
+            return []
+        k = min(k, len(self.ids))
+        docs, scores = self._bm25.retrieve([tokens], k=k, show_progress=False, n_threads=1)
+        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+
+    def idf(self, token: str) -> float | None:
+        """The BM25 idf of a token, or None when the corpus never uses it."""
+        vocab = self._bm25.vocab_dict
+        if token not in vocab:
+            return None
+        n_docs = len(self.ids)
+        df = self._document_frequency(vocab[token])
+        return float(np.log(1 + (n_docs - df + 0.5) / (df + 0.5)))
+
+    def _document_frequency(self, token_index: int) -> int:
+        indptr = self._bm25.scores["indptr"]
+        return int(indptr[token_index + 1] - indptr[token_index])
