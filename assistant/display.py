@@ -1,0 +1,190 @@
+"""How an answer looks in the web chat: the chat bubble's text, the sources panel's HTML, and the way back.
+
+Pure functions, no Gradio import: the chat (assistant/ui.py) and the tests share them. Every piece of
+corpus or user text that goes into HTML passes through ``html.escape`` here — ``gr.HTML`` does not
+sanitize, and the Chatbot's sanitizer would still run an ``<img onerror>`` typed by a user as markup.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urlparse
+
+ABSTENTION_NOTE = "The article does not report this."
+
+# Characters that Markdown (or the Chatbot's LaTeX/HTML handling) would interpret; escaped with a
+# backslash so an answer or question is shown exactly as written.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$>])")
+_MARKDOWN_UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~$>])")
+_SEARCHED = re.compile(r'<div class="searched">.*?</div>', re.S)
+_TAG = re.compile(r"<[^>]*>")
+
+
+# -- chat bubbles --------------------------------------------------------------------------------
+
+def as_chat_text(text: str) -> str:
+    """``text`` escaped for the Chatbot: shown literally, never run as HTML or Markdown."""
+    escaped = html.escape(text, quote=False)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", escaped)
+
+
+def answer_bubble(answer: dict, shown_chars: int | None = None) -> str:
+    """The assistant's chat message for ``answer`` (the first ``shown_chars`` while streaming).
+
+    A follow-up whose query was rewritten gets a "Searched: …" line; an abstention is wrapped in a
+    styled note so it cannot be mistaken for an answer. Both decorations are removed again by
+    ``to_history`` so the next turn sees the plain answer text.
+    """
+    text = answer["answer"] if shown_chars is None else answer["answer"][:shown_chars]
+    body = as_chat_text(text)
+    if answer.get("abstained"):
+        body = f'<span class="abstention">{body}</span>'
+    if answer.get("rewritten_query") and answer["rewritten_query"] != answer.get("question"):
+        # An HTML block: Markdown is not applied inside it, so only HTML-escape.
+        body = f'<div class="searched">Searched: {html.escape(answer["rewritten_query"])}</div>\n\n{body}'
+    return body
+
+
+def stream_points(text: str, words_per_step: int = 3) -> list[int]:
+    """Character offsets at which a streamed answer is shown: every few words, ending with the whole."""
+    ends = [m.end() for m in re.finditer(r"\S+", text)]
+    points = ends[words_per_step - 1::words_per_step]
+    if not points or points[-1] != len(text):
+        points.append(len(text))
+    return points
+
+
+def from_chat_text(shown: str) -> str:
+    """The plain text of a chat message produced by ``as_chat_text``/``answer_bubble``."""
+    shown = _SEARCHED.sub("", shown)
+    shown = _TAG.sub("", shown)
+    return " ".join(html.unescape(_MARKDOWN_UNESCAPE.sub(r"\1", shown)).split())
+
+
+def _content_text(content) -> str:
+    """A message's content as text; Gradio 6 gives a str, a list of parts, or a part dict."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        if content.get("type") == "text" or "text" in content:
+            return str(content.get("text", ""))
+        return ""  # a file or component part carries no text the assistant can use
+    if isinstance(content, (list, tuple)):
+        return " ".join(t for t in (_content_text(part) for part in content) if t)
+    return ""
+
+
+def to_history(messages) -> list[dict]:
+    """Gradio's Chatbot value (messages format) as ``[{role, content}]`` strings for ``Assistant.ask``.
+
+    Messages with a ``metadata`` title (status notes) and roles other than user/assistant are skipped.
+    """
+    history: list[dict] = []
+    for message in messages or []:
+        if not isinstance(message, dict):
+            role, content, metadata = getattr(message, "role", None), getattr(message, "content", ""), getattr(message, "metadata", None)
+        else:
+            role, content, metadata = message.get("role"), message.get("content"), message.get("metadata")
+        if role not in ("user", "assistant") or (isinstance(metadata, dict) and metadata.get("title")):
+            continue
+        text = from_chat_text(_content_text(content))
+        if text:
+            history.append({"role": role, "content": text})
+    return history
+
+
+# -- the sources panel ---------------------------------------------------------------------------
+
+def highlighted_passage(text: str, spans: list) -> str:
+    """``text`` escaped, with each ``[start, end)`` span wrapped in ``<mark>``."""
+    out: list[str] = []
+    at = 0
+    for start, end in sorted((int(s), int(e)) for s, e in spans or []):
+        start, end = max(start, at), min(end, len(text))
+        if start >= end:
+            continue
+        out.append(html.escape(text[at:start]))
+        out.append(f"<mark>{html.escape(text[start:end])}</mark>")
+        at = end
+    out.append(html.escape(text[at:]))
+    return "".join(out)
+
+
+def _safe_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    parsed = urlparse(url)
+    return url if parsed.scheme in ("http", "https") and parsed.netloc else None
+
+
+def _link(url: str, label: str) -> str:
+    return (f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer">'
+            f"{html.escape(label)}</a>")
+
+
+def reference_html(reference: dict | None) -> str:
+    """The cited study for a passage: journal, year, DOI link, NCT ids; empty when there is none."""
+    if not reference:
+        return ""
+    parts: list[str] = []
+    label = " ".join(str(x) for x in (reference.get("journal"), reference.get("year")) if x)
+    if label:
+        parts.append(f"<span class=\"journal\">{html.escape(label)}</span>")
+    doi = reference.get("doi")
+    if doi:
+        parts.append(_link(f"https://doi.org/{doi}", f"doi:{doi}"))
+    elif _safe_url(reference.get("url")):
+        parts.append(_link(reference["url"], "link"))
+    nct = reference.get("nct_ids") or []
+    if nct:
+        parts.append(html.escape(", ".join(nct)))
+    citation = reference.get("citation") or ""
+    return (
+        f'<div class="reference"><span class="ref-number">Ref. {html.escape(str(reference.get("number", "")))}</span> '
+        + " · ".join(parts)
+        + (f'<div class="ref-citation">{html.escape(citation)}</div>' if citation else "")
+        + "</div>"
+    )
+
+
+def _where(item: dict) -> str:
+    document = item.get("document_title") or item.get("document") or ""
+    section = item.get("section") or ""
+    bits = [f'<span class="section">{html.escape(section)}</span>'] if section and section != document else []
+    bits.append(f'<span class="document">{html.escape(document)}</span>')
+    speaker = item.get("speaker")
+    if speaker:
+        bits.append(f'<span class="speaker">{html.escape(str(speaker))}</span>')
+    return " · ".join(bits)
+
+
+def sources_html(answer: dict | None) -> str:
+    """The sources panel for ``answer``: each cited passage with its quote highlighted, or the
+    abstention note with the "see also" passages. Everything from the corpus or the user is escaped."""
+    if not answer:
+        return ('<div class="sources empty"><p>Ask a question: the passages an answer quotes appear here, '
+                "with the quoted sentences highlighted.</p></div>")
+    parts = ['<div class="sources">']
+    if answer.get("rewritten_query") and answer["rewritten_query"] != answer.get("question"):
+        parts.append(f'<p class="searched">Searched: {html.escape(answer["rewritten_query"])}</p>')
+    if answer.get("abstained"):
+        parts.append(f'<div class="abstention-note"><strong>{html.escape(ABSTENTION_NOTE)}</strong> '
+                     "No passage answers this question well enough to quote.</div>")
+        if answer.get("see_also"):
+            parts.append('<h4>See also</h4><ol class="see-also">')
+            for item in answer["see_also"]:
+                parts.append(f'<li><div class="where">{_where(item)}</div>'
+                             f'<p class="passage">{html.escape(item.get("text", ""))}</p></li>')
+            parts.append("</ol>")
+    else:
+        parts.append('<ol class="citations">')
+        for c in answer.get("citations", []):
+            parts.append(
+                f'<li id="source-{int(c["n"])}"><div class="where"><span class="n">[{int(c["n"])}]</span> {_where(c)}</div>'
+                f'<p class="passage">{highlighted_passage(c.get("text", ""), c.get("quote_spans", []))}</p>'
+                f"{reference_html(c.get('reference'))}</li>"
+            )
+        parts.append("</ol>")
+    parts.append("</div>")
+    return "".join(parts)

@@ -1,0 +1,74 @@
+"""Like/dislike feedback from the web chat, kept as JSON lines in ``settings.feedback_path``.
+
+Append-only and forgiving: a torn or hand-edited line never stops the server from recording the next
+vote, and ``read_feedback`` skips lines it cannot parse instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class FeedbackLog:
+    """Appends one JSON object per vote: time, vote, question, answer, cited chunks and quotes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def record(self, vote: str, question: str, answer: str, citations: list[dict] | None = None) -> dict:
+        """Append one vote and return the stored entry.
+
+        Raises:
+            OSError: the file cannot be written (the caller tells the user; the server goes on).
+        """
+        entry = {
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "vote": vote,
+            "question": question,
+            "answer": answer,
+            "citations": [
+                {"n": c.get("n"), "chunk_id": c.get("chunk_id"), "quote": c.get("quote")} for c in citations or []
+            ],
+        }
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a+b") as fh:
+                # A previous writer killed mid-line leaves no newline: start ours on a fresh line.
+                if fh.tell() > 0:
+                    fh.seek(-1, 2)
+                    if fh.read(1) != b"\n":
+                        fh.write(b"\n")
+                fh.write(line.encode("utf-8"))
+        return entry
+
+
+def read_feedback(path: Path) -> tuple[list[dict], int]:
+    """The stored votes and the number of lines skipped because they were not JSON objects."""
+    entries: list[dict] = []
+    skipped = 0
+    if not path.exists():
+        return entries, skipped
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                skipped += 1
+                continue
+            if isinstance(entry, dict):
+                entries.append(entry)
+            else:
+                skipped += 1
+    if skipped:
+        log.warning("%s: skipped %d unreadable feedback line(s)", path, skipped)
+    return entries, skipped

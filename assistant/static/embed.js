@@ -1,0 +1,200 @@
+/* The compact chat inside the widget's iframe: calls /api/ask and shows the answer with its sources.
+ * Every piece of text from the server or the user goes into the page through textContent, never as HTML. */
+(function () {
+  "use strict";
+  var params = new URLSearchParams(window.location.search);
+  var log = document.getElementById("log");
+  var form = document.getElementById("ask");
+  var input = document.getElementById("question");
+  var send = document.getElementById("send");
+  var history = [];
+  var MAX_HISTORY = 20;
+
+  var title = (params.get("title") || "Ask the article").slice(0, 80);
+  document.getElementById("title").textContent = title;
+  document.title = title;
+  var color = params.get("color") || "";
+  if (/^#(?:[0-9a-fA-F]{3}){1,2}$/.test(color)) document.documentElement.style.setProperty("--accent", color);
+  var greeting = (params.get("greeting") ||
+    "Ask me about this article. Answers quote it word for word, with numbered sources.").slice(0, 300);
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function bubble(role, text) {
+    var node = el("div", "msg " + role, text);
+    log.appendChild(node);
+    log.scrollTop = log.scrollHeight;
+    return node;
+  }
+
+  function safeUrl(url) {
+    try {
+      var parsed = new URL(url);
+      return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function link(url, label) {
+    var a = el("a", null, label);
+    a.href = url;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    return a;
+  }
+
+  // The passage with each [start, end) quote span wrapped in <mark>, built from text nodes.
+  function passage(text, spans) {
+    var p = el("p", "passage");
+    var at = 0;
+    (spans || []).slice().sort(function (a, b) { return a[0] - b[0]; }).forEach(function (span) {
+      var start = Math.max(span[0], at), end = Math.min(span[1], text.length);
+      if (start >= end) return;
+      p.appendChild(document.createTextNode(text.slice(at, start)));
+      p.appendChild(el("mark", null, text.slice(start, end)));
+      at = end;
+    });
+    p.appendChild(document.createTextNode(text.slice(at)));
+    return p;
+  }
+
+  function where(item) {
+    var parts = [];
+    var documentTitle = item.document_title || item.document || "";
+    if (item.section && item.section !== documentTitle) parts.push(item.section);
+    parts.push(documentTitle);
+    if (item.speaker) parts.push(item.speaker);
+    return parts.join(" · ");
+  }
+
+  function reference(ref) {
+    var box = el("div", "reference");
+    box.appendChild(el("span", "ref-number", "Ref. " + ref.number + " "));
+    var label = [ref.journal, ref.year].filter(Boolean).join(" ");
+    if (label) box.appendChild(el("span", "journal", label + " "));
+    if (ref.doi && /^10\.\d{4,9}\/\S+$/.test(ref.doi)) {
+      box.appendChild(link("https://doi.org/" + ref.doi, "doi:" + ref.doi));
+    } else if (safeUrl(ref.url)) {
+      box.appendChild(link(safeUrl(ref.url), "link"));
+    }
+    if (ref.nct_ids && ref.nct_ids.length) box.appendChild(el("span", "nct", " " + ref.nct_ids.join(", ")));
+    return box;
+  }
+
+  function sources(answer) {
+    var box = el("div", "sources");
+    if (answer.abstained) {
+      if (!answer.see_also || !answer.see_also.length) return null;
+      box.appendChild(el("div", "sources-title", "See also"));
+      answer.see_also.forEach(function (item) {
+        var li = el("div", "source");
+        li.appendChild(el("div", "where", where(item)));
+        li.appendChild(el("p", "passage", item.text));
+        box.appendChild(li);
+      });
+      return box;
+    }
+    if (!answer.citations || !answer.citations.length) return null;
+    box.appendChild(el("div", "sources-title", "Sources"));
+    answer.citations.forEach(function (c) {
+      var li = el("div", "source");
+      var head = el("div", "where");
+      head.appendChild(el("span", "n", "[" + c.n + "] "));
+      head.appendChild(document.createTextNode(where(c)));
+      li.appendChild(head);
+      li.appendChild(passage(c.text || "", c.quote_spans));
+      if (c.reference) li.appendChild(reference(c.reference));
+      box.appendChild(li);
+    });
+    return box;
+  }
+
+  // Show the answer a few words at a time, then its sources.
+  function showAnswer(node, answer, done) {
+    node.textContent = "";
+    if (answer.rewritten_query && answer.rewritten_query !== answer.question) {
+      node.appendChild(el("div", "searched", "Searched: " + answer.rewritten_query));
+    }
+    var text = el("div", answer.abstained ? "text abstention" : "text");
+    node.appendChild(text);
+    var words = answer.answer.split(/(\s+)/);
+    var shown = 0;
+    var timer = setInterval(function () {
+      shown = Math.min(words.length, shown + 6);
+      text.textContent = words.slice(0, shown).join("");
+      log.scrollTop = log.scrollHeight;
+      if (shown >= words.length) {
+        clearInterval(timer);
+        var list = sources(answer);
+        if (list) node.appendChild(list);
+        log.scrollTop = log.scrollHeight;
+        done();
+      }
+    }, 30);
+  }
+
+  function setBusy(busy) {
+    send.disabled = busy;
+    input.disabled = busy;
+    if (!busy) input.focus();
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var question = input.value.trim();
+    if (!question) return;
+    input.value = "";
+    bubble("user", question);
+    var pending = bubble("bot pending", "Searching the article…");
+    setBusy(true);
+    fetch("/api/ask", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ question: question, history: history.slice(-MAX_HISTORY) })
+    }).then(function (response) {
+      return response.json().catch(function () { return { error: "The server sent an unreadable reply." }; })
+        .then(function (body) { return { ok: response.ok, body: body }; });
+    }).then(function (result) {
+      pending.classList.remove("pending");
+      if (!result.ok || result.body.error) {
+        pending.classList.add("error");
+        pending.textContent = result.body.error || "Something went wrong. Try again.";
+        setBusy(false);
+        return;
+      }
+      var answer = result.body;
+      showAnswer(pending, answer, function () { setBusy(false); });
+      history.push({ role: "user", content: question }, { role: "assistant", content: answer.answer });
+    }).catch(function () {
+      pending.classList.remove("pending");
+      pending.classList.add("error");
+      pending.textContent = "The assistant cannot be reached. Try again in a moment.";
+      setBusy(false);
+    });
+  });
+
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  document.getElementById("new-chat").addEventListener("click", function () {
+    history = [];
+    log.textContent = "";
+    bubble("bot", greeting);
+    input.focus();
+  });
+  document.getElementById("close").addEventListener("click", function () {
+    window.parent.postMessage({ type: "ask-article:close" }, "*");
+  });
+
+  bubble("bot", greeting);
+})();

@@ -1,0 +1,170 @@
+"""The Gradio chat served at ``/``; the only module that imports gradio.
+
+The page streams each answer into the chat, shows the cited passages (quote highlighted) beside it,
+and records like/dislike votes. Its submit event is also the Gradio API endpoint ``/ask``.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # else Gradio calls a version-check host
+
+import gradio as gr  # noqa: E402
+
+from assistant.display import answer_bubble, as_chat_text, sources_html, stream_points, to_history  # noqa: E402
+from assistant.errors import AssistantError, InputError, RateLimitedError  # noqa: E402
+from assistant.feedback import FeedbackLog  # noqa: E402
+from assistant.ratelimit import SlidingWindowLimiter  # noqa: E402
+from assistant.service import Assistant, validate_question  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+CSS_PATH = Path(__file__).parent / "static" / "chat.css"
+EXAMPLES = (
+    "What was the median PFS with ixazomib-pomalidomide-dexamethasone in Alliance A061202?",
+    "What was the median TTP in the IFM 2014-01 study?",
+    "Why do the experts like that ixazomib is an oral drug?",
+    "Which regimens are preferred after 2 prior lines of therapy?",
+)
+STREAM_STEP_S = 0.03  # pause between streamed word groups: visibly progressive, < 0.5 s for a long answer
+
+
+def _client_key(request: gr.Request | None) -> str:
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None) or "unknown"
+
+
+def _document_titles(assistant: Assistant) -> list[str]:
+    titles: dict[str, str] = {}
+    for chunk in assistant.catalog.chunks.values():
+        titles.setdefault(chunk.doc_id, chunk.doc_title or chunk.doc_id)
+    return sorted(titles.values())
+
+
+def _summary(answer: dict) -> dict:
+    """What a vote needs to remember about an answer (kept in the session, not on disk)."""
+    return {"question": answer["question"], "answer": answer["answer"], "abstained": answer["abstained"],
+            "citations": [{"n": c["n"], "chunk_id": c["chunk_id"], "quote": c["quote"]} for c in answer["citations"]]}
+
+
+def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLimiter, feedback: FeedbackLog) -> gr.Blocks:
+    """The chat Blocks (not yet mounted or queued)."""
+
+    def respond(message: str, history: list, answers: dict, request: gr.Request):
+        try:
+            question = validate_question(message, settings.max_question_chars)
+            limiter.check(_client_key(request))
+            asked_history = to_history(history)
+        except RateLimitedError as exc:
+            raise gr.Error(str(exc), title="Slow down") from None
+        except InputError as exc:
+            raise gr.Error(str(exc), title="Cannot ask this") from None
+        messages = list(history or []) + [
+            {"role": "user", "content": as_chat_text(question)},
+            {"role": "assistant", "content": "…"},
+        ]
+        busy = gr.Textbox(value="", submit_btn=False, stop_btn=True)
+        pending = '<div class="sources pending"><p>Searching the article…</p></div>'
+        yield busy, messages, pending, answers, None
+        try:
+            answer = assistant.ask(question, asked_history).to_dict()
+        except InputError as exc:
+            raise gr.Error(str(exc), title="Cannot ask this") from None
+        except AssistantError as exc:
+            log.error("answering failed: %s", exc)
+            raise gr.Error(str(exc), title="The index is unavailable") from None
+        for point in stream_points(answer["answer"])[:-1]:
+            messages[-1] = {"role": "assistant", "content": answer_bubble(answer, point)}
+            yield busy, messages, pending, answers, None
+            time.sleep(STREAM_STEP_S)
+        messages[-1] = {"role": "assistant", "content": answer_bubble(answer)}
+        answers = {**(answers or {}), str(len(messages) - 1): _summary(answer)}
+        yield gr.Textbox(value="", submit_btn=True, stop_btn=False), messages, sources_html(answer), answers, answer
+
+    def vote(data: gr.LikeData, answers: dict) -> None:
+        index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+        answer = (answers or {}).get(str(index))
+        if answer is None:
+            return  # a vote on something other than a recorded answer (e.g. a user message)
+        liked = data.liked
+        choice = "like" if liked is True else "dislike" if liked is False else str(liked).lower()
+        try:
+            feedback.record(choice, answer["question"], answer["answer"], answer["citations"])
+        except OSError as exc:
+            log.error("could not record feedback in %s: %s", feedback.path, exc)
+            gr.Warning("Your vote could not be saved; the chat still works.")
+            return
+        gr.Info("Thanks — your feedback was recorded.")
+
+    def pick_example(data: gr.SelectData) -> str:
+        return data.value["text"]
+
+    def restore_textbox():
+        return gr.Textbox(submit_btn=True, stop_btn=False, interactive=True)
+
+    def new_chat():
+        return [], sources_html(None), {}, None, gr.Textbox(value="", submit_btn=True, stop_btn=False)
+
+    titles = _document_titles(assistant)
+    with gr.Blocks(title="Ask the article", analytics_enabled=False, fill_width=False) as demo:
+        gr.Markdown(
+            '<header class="app-header"><h1>Ask the article</h1>'
+            f'<p>Answers quote the article verbatim, with numbered sources. Indexed: '
+            f'{", ".join(html.escape(t) for t in titles)}</p></header>',
+            latex_delimiters=[], elem_id="app-header",
+        )
+        answers = gr.State({})
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=360):
+                chatbot = gr.Chatbot(
+                    label="Conversation", elem_id="chat", height=540, layout="bubble", show_label=False,
+                    latex_delimiters=[], buttons=["copy"], feedback_options=("Like", "Dislike"),
+                    placeholder="<strong>Ask about the article</strong><br>Each answer quotes sentences from it.",
+                    examples=[{"text": q} for q in EXAMPLES], allow_tags=False,
+                )
+                textbox = gr.Textbox(
+                    placeholder="Ask a question about the article…", show_label=False, lines=1, max_lines=4,
+                    submit_btn=True, stop_btn=False, max_length=settings.max_question_chars, autofocus=True,
+                    elem_id="question",
+                )
+                with gr.Row():
+                    clear = gr.Button("New chat", variant="secondary", size="sm", elem_id="new-chat")
+            with gr.Column(scale=2, min_width=300):
+                sources = gr.Markdown(sources_html(None), label="Sources", elem_id="sources-panel",
+                                      latex_delimiters=[], container=False)
+        answer_json = gr.JSON(visible=False, label="answer")
+
+        outputs = [textbox, chatbot, sources, answers, answer_json]
+        submitted = textbox.submit(respond, [textbox, chatbot, answers], outputs, api_name="ask",
+                                   api_description="Ask a question; returns the chat, the sources HTML and the answer object.")
+        submitted.then(restore_textbox, None, textbox, queue=False, api_visibility="undocumented")
+        example = chatbot.example_select(pick_example, None, textbox,
+                                         queue=False, api_visibility="undocumented")
+        from_example = example.then(respond, [textbox, chatbot, answers], outputs, api_visibility="undocumented")
+        from_example.then(restore_textbox, None, textbox, queue=False, api_visibility="undocumented")
+        textbox.stop(None, None, None, cancels=[submitted, from_example], api_visibility="undocumented").then(
+            restore_textbox, None, textbox, queue=False, api_visibility="undocumented")
+        chatbot.like(vote, [answers], None, queue=False, api_visibility="undocumented")
+        clear.click(new_chat, None, [chatbot, sources, answers, answer_json, textbox], queue=False,
+                    api_visibility="undocumented")
+        chatbot.clear(new_chat, None, [chatbot, sources, answers, answer_json, textbox], queue=False,
+                      api_visibility="undocumented")
+    return demo
+
+
+def mount(app, assistant: Assistant, settings: Settings, limiter: SlidingWindowLimiter, feedback: FeedbackLog):
+    """Build the chat and mount it at ``/`` on ``app`` (after the app's own routes, which keep priority)."""
+    demo = build_ui(assistant, settings, limiter, feedback)
+    demo.queue(default_concurrency_limit=settings.concurrency, max_size=64)
+    return gr.mount_gradio_app(
+        app, demo, path="/", footer_links=["api"], run_history=False, ssr_mode=False, mcp_server=False,
+        pwa=False, show_error=True, css=CSS_PATH.read_text(encoding="utf-8"),
+        theme=gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]),
+        server_name=settings.host, server_port=settings.port,
+    )

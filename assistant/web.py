@@ -1,0 +1,348 @@
+"""The web edge: one FastAPI app serving the JSON API, the embeddable widget and the Gradio chat at ``/``.
+
+``create_app`` builds everything (model, index, Gradio) when called, never at import. Errors from the
+assistant become JSON (``{"error": message}``) with a 4xx/5xx status; no response carries a traceback.
+
+Security, in the order a request meets it (outermost first):
+``SecurityHeaders`` (CSP with frame-ancestors from the allow-list, nosniff, no-referrer) →
+``CORSMiddleware`` (the allow-list) → ``RequestGuard`` (403 for a state-changing request from a page
+of another origin, 429 per-client rate limit and 413 body limit on ``/api/ask``) → routes → Gradio.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from assistant.errors import (
+    AssistantError, IndexMismatchError, IndexNotFoundError, InputError, RateLimitedError, StoreUnavailableError,
+)
+from assistant.feedback import FeedbackLog
+from assistant.ratelimit import SlidingWindowLimiter
+from assistant.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:\d{1,5})?$")
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+# Gradio's page runs inline bootstrap scripts and sets inline styles, and its bundle compiles some
+# code at run time: without 'unsafe-inline'/'unsafe-eval' the chat does not render. Everything else
+# is 'self' only: no request can leave for another host, and img-src blocks data leaks via images.
+GRADIO_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' data: blob:; connect-src 'self'; "
+    "worker-src 'self' blob:; frame-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'"
+)
+# The widget's page is ours alone: no inline code at all.
+EMBED_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+# -- the allow-list --------------------------------------------------------------------------------
+
+def allowed_origins(settings: Settings) -> tuple[str, ...]:
+    """Origins that may frame the pages and call the API from their scripts.
+
+    Always the server's own origin (as 127.0.0.1 and localhost, and the configured host); plus
+    ``settings.allowed_origins`` (``ASSISTANT_ALLOWED_ORIGINS``, comma-separated).
+
+    Raises:
+        InputError: an entry is not ``scheme://host[:port]`` (a wildcard or path would widen or break the CSP).
+    """
+    own = [f"http://127.0.0.1:{settings.port}", f"http://localhost:{settings.port}"]
+    if settings.host not in ("0.0.0.0", "::", "", "127.0.0.1", "localhost"):
+        own.append(f"http://{settings.host}:{settings.port}")
+    origins: list[str] = []
+    for origin in [*own, *settings.allowed_origins]:
+        origin = origin.strip().rstrip("/")
+        if not _ORIGIN.match(origin):
+            raise InputError(
+                f"ASSISTANT_ALLOWED_ORIGINS: {origin!r} is not an origin; give scheme://host[:port] "
+                "entries separated by commas, e.g. https://news.example.org,http://localhost:8000."
+            )
+        if origin not in origins:
+            origins.append(origin)
+    return tuple(origins)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _json_bytes(status: int, payload: dict, headers: dict[str, str] | None = None) -> tuple[Message, Message]:
+    body = json.dumps(payload).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    return ({"type": "http.response.start", "status": status, "headers": raw},
+            {"type": "http.response.body", "body": body})
+
+
+class SecurityHeaders:
+    """Adds CSP (frame-ancestors from the allow-list), nosniff and Referrer-Policy to every response."""
+
+    def __init__(self, app: ASGIApp, origins: tuple[str, ...]) -> None:
+        self.app = app
+        ancestors = "frame-ancestors 'self' " + " ".join(origins)
+        self.page_csp = f"{GRADIO_CSP}; {ancestors}".encode()
+        self.embed_csp = f"{EMBED_CSP}; {ancestors}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = self.embed_csp if scope["path"].startswith(("/embed", "/widget")) else self.page_csp
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in (b"content-security-policy", b"x-frame-options")]
+                headers += [
+                    (b"content-security-policy", csp),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class RequestGuard:
+    """Server-side checks a browser's CORS cannot replace.
+
+    - A POST/PUT/PATCH/DELETE whose ``Origin`` is present, not the server's own and not allowed → 403
+      (the browser would hide the response, but the request would still have run).
+    - ``POST /api/ask``: per-client rate limit → 429 with Retry-After; body over ``max_body_bytes`` → 413.
+    """
+
+    def __init__(self, app: ASGIApp, origins: tuple[str, ...], limiter: SlidingWindowLimiter, max_body_bytes: int) -> None:
+        self.app = app
+        self.origins = set(origins)
+        self.limiter = limiter
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in _SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        origin = _header(scope, b"origin")
+        if origin is not None and origin.rstrip("/") not in self.origins and not self._same_host(scope, origin):
+            await self._reject(send, 403, f"Requests from {origin} are not allowed. Add it to ASSISTANT_ALLOWED_ORIGINS.")
+            return
+        if scope["path"] != "/api/ask":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        try:
+            self.limiter.check(client[0] if client else "unknown")
+        except RateLimitedError as exc:
+            await self._reject(send, 429, str(exc), {"Retry-After": str(exc.retry_after_s)})
+            return
+        declared = _header(scope, b"content-length")
+        too_big = f"The request body is larger than the limit of {self.max_body_bytes} bytes."
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._reject(send, 413, too_big)
+            return
+        # Read the body here (bounded) so a chunked upload without Content-Length is limited too.
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._reject(send, 413, too_big)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    def _same_host(scope: Scope, origin: str) -> bool:
+        host = _header(scope, b"host")
+        return bool(host) and origin.split("://", 1)[-1].rstrip("/") == host
+
+    @staticmethod
+    async def _reject(send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        start, body = _json_bytes(status, {"error": message}, headers)
+        await send(start)
+        await send(body)
+
+
+# -- the API ------------------------------------------------------------------------------------
+
+class HistoryMessage(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="The question, at most `max_question_chars` characters.",
+                          examples=["What was the median TTP in the IFM 2014-01 study?"])
+    history: list[HistoryMessage] = Field(default_factory=list,
+                                          description="Earlier turns, oldest first; the assistant keeps no state.")
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RateLimitedError)
+    async def rate_limited(request: Request, exc: RateLimitedError):
+        return _error(429, str(exc), {"Retry-After": str(exc.retry_after_s)})
+
+    @app.exception_handler(InputError)
+    async def bad_input(request: Request, exc: InputError):
+        return _error(400, str(exc))
+
+    @app.exception_handler(StoreUnavailableError)
+    async def store_down(request: Request, exc: StoreUnavailableError):
+        return _error(503, str(exc), {"Retry-After": "10"})
+
+    @app.exception_handler(IndexNotFoundError)
+    @app.exception_handler(IndexMismatchError)
+    async def index_unusable(request: Request, exc: AssistantError):
+        return _error(503, str(exc))
+
+    @app.exception_handler(AssistantError)
+    async def other(request: Request, exc: AssistantError):
+        log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
+        return _error(500, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            if err.get("type") == "json_invalid":
+                problems.append("The request body is not valid JSON. Send {\"question\": \"...\", \"history\": []}.")
+            else:
+                problems.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
+        return _error(422, "; ".join(problems) or "Invalid request.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s", request.url.path)
+        return _error(500, "Internal error; the server log has the details.")
+
+
+def _add_routes(app: FastAPI, assistant) -> None:
+    @app.post("/api/ask", tags=["api"], summary="Answer a question with cited passages",
+              responses={400: {"description": "Unusable question or history ({\"error\": message})"},
+                         403: {"description": "Origin not allowed"}, 413: {"description": "Body too large"},
+                         422: {"description": "Malformed JSON or fields"},
+                         429: {"description": "Rate limited; see Retry-After"},
+                         503: {"description": "Index or Chroma unavailable"}})
+    def ask(body: AskRequest) -> dict[str, Any]:
+        """The answer object: `answer` (with [n] markers), `citations` (passage, quote, quote_spans,
+        section, document, reference), `abstained`, `rewritten_query`, `see_also`, `confidence`."""
+        return assistant.ask(body.question, [m.model_dump() for m in body.history]).to_dict()
+
+    @app.get("/api/health", tags=["api"], summary="Liveness and index size")
+    def health() -> dict[str, Any]:
+        chunks = assistant.store.count()  # a live call: a Chroma outage answers 503
+        return {"status": "ok", "chunks": chunks, "documents": len(assistant.catalog.recipe.get("documents", {})),
+                "model": assistant.embedder.model_name, "collection": assistant.settings.collection}
+
+    @app.get("/widget.js", include_in_schema=False)
+    def widget_js() -> FileResponse:
+        return FileResponse(STATIC / "widget.js", media_type="application/javascript",
+                            headers={"Cache-Control": "public, max-age=300"})
+
+    @app.get("/embed", include_in_schema=False)
+    def embed() -> FileResponse:
+        return FileResponse(STATIC / "embed.html", media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/widget/embed.js", include_in_schema=False)
+    def embed_js() -> FileResponse:
+        return FileResponse(STATIC / "embed.js", media_type="application/javascript")
+
+    @app.get("/widget/embed.css", include_in_schema=False)
+    def embed_css() -> FileResponse:
+        return FileResponse(STATIC / "embed.css", media_type="text/css")
+
+
+def create_app(settings: Settings, assistant=None) -> FastAPI:
+    """The whole web app for ``settings``: API, widget, docs and the Gradio chat at ``/``.
+
+    ``assistant`` (an open ``Assistant``) is reused when given — tests share one; otherwise the
+    model and index are opened here.
+
+    Raises:
+        IndexNotFoundError / IndexMismatchError / StoreUnavailableError: no usable index.
+        InputError: ``allowed_origins`` has an entry that is not an origin.
+    """
+    from fastapi_offline import FastAPIOffline  # Swagger UI served from the package, not a CDN
+
+    from assistant import ui
+    from assistant.service import Assistant
+
+    origins = allowed_origins(settings)
+    if assistant is None:
+        assistant = Assistant.open(settings)
+    limiter = SlidingWindowLimiter(settings.rate_limit_per_minute, 60.0)
+    feedback = FeedbackLog(settings.feedback_path)
+
+    app = FastAPIOffline(
+        title="Ask the article", version="1.0",
+        description="Cited, extractive answers about the indexed article. The chat is at `/`, the widget at `/widget.js`.",
+        redoc_url=None, static_url="/docs-assets",
+    )
+    app.state.assistant = assistant
+    app.state.limiter = limiter
+    app.state.feedback = feedback
+    _install_error_handlers(app)
+    _add_routes(app, assistant)
+    # add_middleware wraps: the last added is the outermost.
+    app.add_middleware(RequestGuard, origins=origins, limiter=limiter, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
+                       allow_headers=["Content-Type"], expose_headers=["Retry-After"], max_age=600)
+    app.add_middleware(SecurityHeaders, origins=origins)
+    # Mounted last, at "/": the routes above keep priority and Gradio's /assets resolve.
+    return ui.mount(app, assistant, settings, limiter, feedback)
+
+
+def serve(settings: Settings) -> None:
+    """Run the app with uvicorn on ``settings.host:settings.port`` until interrupted."""
+    import uvicorn
+
+    app = create_app(settings)
+    print(f"Serving on http://{settings.host}:{settings.port}  (chat /, API /docs, widget /widget.js)", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info" if settings.debug else "warning",
+                server_header=False, proxy_headers=False)
