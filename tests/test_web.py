@@ -1,0 +1,267 @@
+"""The web app over real HTTP: API answers equal the library's and the CLI's, errors are JSON, the
+allow-list drives CORS and framing, limits hold, and no path serves files from outside the app."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+from webserver import free_port, running_app
+
+pytestmark = pytest.mark.server
+
+QUESTION = "What was the median TTP in the IFM 2014-01 study?"
+FOLLOW_UP = "What was its median overall survival?"
+
+
+def post_ask(url: str, payload, **kwargs) -> httpx.Response:
+    return httpx.post(f"{url}/api/ask", json=payload, timeout=60, **kwargs)
+
+
+def summary(answer: dict) -> tuple:
+    return answer["answer"], answer["abstained"], [c["chunk_id"] for c in answer["citations"]], answer["rewritten_query"]
+
+
+@pytest.fixture(scope="module")
+def first_turn(web_url) -> dict:
+    response = post_ask(web_url, {"question": QUESTION, "history": []})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_api_answer_equals_in_process_answer(web_url, assistant, first_turn):
+    assert summary(first_turn) == summary(assistant.ask(QUESTION, []).to_dict())
+    assert set(first_turn) >= {"question", "rewritten_query", "answer", "abstained", "citations", "retrieved",
+                               "latency_ms", "see_also", "confidence"}
+
+
+def test_api_follow_up_uses_history_like_the_library(web_url, assistant, first_turn):
+    history = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": first_turn["answer"]}]
+    response = post_ask(web_url, {"question": FOLLOW_UP, "history": history})
+    assert response.status_code == 200, response.text
+    assert summary(response.json()) == summary(assistant.ask(FOLLOW_UP, history).to_dict())
+
+
+def test_api_answer_equals_cli_answer(web_settings, first_turn):
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(web_settings.data_dir), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "assistant", "ask", "--json", QUESTION], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert summary(json.loads(done.stdout)) == summary(first_turn)
+
+
+def test_gradio_client_streams_the_same_answer_and_keeps_history(web_url, first_turn, assistant):
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from gradio_client import Client
+
+    client = Client(web_url, verbose=False)
+    job = client.submit(QUESTION, [], api_name="/ask")
+    textbox, chat, sources, answer = job.result(timeout=60)
+    assert summary(answer) == summary(first_turn)
+    assert len(job.outputs()) > 2, "the answer should arrive in several streamed updates"
+    assert "<mark>" in sources and answer["citations"][0]["quote"][:40].replace("&", "&amp;") in sources
+    # The chat value goes back in as history: the Chatbot's escaped text is converted to plain turns.
+    textbox, chat, sources, follow = client.predict(FOLLOW_UP, chat, api_name="/ask")
+    history = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": first_turn["answer"]}]
+    assert summary(follow) == summary(assistant.ask(FOLLOW_UP, history).to_dict())
+
+
+def test_health_reports_index_and_model(web_url, assistant):
+    body = httpx.get(f"{web_url}/api/health").json()
+    assert body["status"] == "ok"
+    assert body["chunks"] == assistant.store.count() > 0
+    assert body["model"] == assistant.embedder.model_name
+
+
+def test_docs_are_served_without_a_cdn(web_url):
+    docs = httpx.get(f"{web_url}/docs")
+    assert docs.status_code == 200
+    assert "swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
+    asset = urlparse(docs.text.split('src="', 1)[1].split('"', 1)[0]).path
+    assert httpx.get(f"{web_url}{asset}").status_code == 200
+    schema = httpx.get(f"{web_url}/openapi.json").json()
+    assert "/api/ask" in schema["paths"] and "/api/health" in schema["paths"]
+
+
+@pytest.mark.parametrize("payload, status, needle", [
+    ({"question": "", "history": []}, 400, "empty"),
+    ({"question": "   \n\t ", "history": []}, 400, "empty"),
+    ({"question": "x" * 2001, "history": []}, 400, "2000"),
+    ({"history": []}, 422, "question"),
+    ({"question": 42}, 422, "question"),
+    ({"question": "ok?", "history": "not a list"}, 422, "history"),
+    ({"question": "ok?", "history": [{"role": "robot", "content": "hi"}]}, 422, "role"),
+    ({"question": "ok?", "history": [{"role": "user"}]}, 422, "content"),
+    ([1, 2, 3], 422, "body"),
+])
+def test_bad_requests_get_a_json_error(web_url, payload, status, needle):
+    response = post_ask(web_url, payload)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert needle in response.json()["error"]
+    assert "Traceback" not in response.text
+
+
+def test_malformed_json_gets_a_json_error(web_url):
+    response = httpx.post(f"{web_url}/api/ask", content=b'{"question": "unterminated',
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert "not valid JSON" in response.json()["error"]
+
+
+def test_oversized_body_is_refused_before_parsing(web_url, web_settings):
+    body = json.dumps({"question": "a" * (web_settings.max_body_bytes + 10)}).encode()
+    response = httpx.post(f"{web_url}/api/ask", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert str(web_settings.max_body_bytes) in response.json()["error"]
+
+    def chunked():  # no Content-Length: the limit must hold while reading
+        for _ in range(10):
+            yield b"x" * (web_settings.max_body_bytes // 5)
+
+    response = httpx.post(f"{web_url}/api/ask", content=chunked(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_cors_allows_only_the_allow_list(web_url, web_ports):
+    allowed = f"http://127.0.0.1:{web_ports['allowed_site']}"
+    foreign = f"http://127.0.0.1:{web_ports['foreign_site']}"
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+
+    ok = httpx.options(f"{web_url}/api/ask", headers={"Origin": allowed, **preflight})
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == allowed
+    refused = httpx.options(f"{web_url}/api/ask", headers={"Origin": foreign, **preflight})
+    assert refused.status_code >= 400 and "access-control-allow-origin" not in refused.headers
+
+    answered = post_ask(web_url, {"question": QUESTION}, headers={"Origin": allowed})
+    assert answered.status_code == 200 and answered.headers["access-control-allow-origin"] == allowed
+    # The browser would hide the reply, but the server must not even run the request.
+    for path in ("/api/ask", "/gradio_api/call/ask"):
+        forbidden = httpx.post(f"{web_url}{path}", json={"question": QUESTION, "data": [QUESTION, []]},
+                               headers={"Origin": foreign})
+        assert forbidden.status_code == 403, path
+        assert "not allowed" in forbidden.json()["error"]
+    # The server's own pages (same origin) may post.
+    assert post_ask(web_url, {"question": QUESTION}, headers={"Origin": web_url}).status_code == 200
+
+
+def test_frame_ancestors_and_security_headers_on_every_response(web_url, web_ports):
+    allowed = f"http://127.0.0.1:{web_ports['allowed_site']}"
+    foreign = f"http://127.0.0.1:{web_ports['foreign_site']}"
+    for path in ("/", "/embed", "/widget.js", "/api/health", "/docs", "/no-such-page"):
+        response = httpx.get(f"{web_url}{path}")
+        csp = response.headers["content-security-policy"]
+        assert "default-src" in csp, path
+        ancestors = csp.split("frame-ancestors", 1)[1].split(";")[0]
+        assert "'self'" in ancestors and allowed in ancestors and foreign not in ancestors, path
+        assert response.headers["x-content-type-options"] == "nosniff", path
+        assert response.headers["referrer-policy"] == "no-referrer", path
+        assert "x-frame-options" not in response.headers, path
+    embed_csp = httpx.get(f"{web_url}/embed").headers["content-security-policy"]
+    assert "script-src 'self';" in embed_csp and "unsafe" not in embed_csp
+    page_csp = httpx.get(f"{web_url}/").headers["content-security-policy"]
+    assert "connect-src 'self'" in page_csp and "img-src 'self' data: blob:" in page_csp
+
+
+def test_widget_script_and_embed_page_are_served(web_url):
+    script = httpx.get(f"{web_url}/widget.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "document.currentScript" in script.text and 'script[src*="widget.js"]' in script.text
+    page = httpx.get(f"{web_url}/embed")
+    assert page.status_code == 200 and '<script src="/widget/embed.js">' in page.text
+    assert "innerHTML" not in httpx.get(f"{web_url}/widget/embed.js").text
+
+
+@pytest.mark.parametrize("path", [
+    "/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/gradio_api/file=/etc/passwd", "/file=/etc/passwd",
+    "/gradio_api/file=../../../../etc/passwd", "/static/../../../../etc/passwd", "/assets/..%2f..%2f..%2fetc/passwd",
+    "/widget/..%2f..%2f..%2f..%2fetc/passwd", "/docs-assets/../../../../etc/passwd",
+])
+def test_no_path_serves_files_outside_the_app(web_url, path):
+    host = urlparse(web_url)
+    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=10)
+    conn.request("GET", path)  # sent verbatim: http.client does not normalise '..'
+    response = conn.getresponse()
+    body = response.read().decode("utf-8", "replace")
+    conn.close()
+    assert "root:x:0:0" not in body and "/bin/sh" not in body
+
+
+def test_rate_limit_answers_429_with_retry_after(web_settings, assistant):
+    from assistant.web import create_app
+
+    limited = replace(web_settings, port=free_port(), rate_limit_per_minute=2)
+    with running_app(create_app(limited, assistant=assistant), limited.port) as url:
+        codes = [post_ask(url, {"question": "What is ixazomib?"}).status_code for _ in range(2)]
+        refused = post_ask(url, {"question": "What is ixazomib?"})
+        assert codes == [200, 200]
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert "limit is 2" in refused.json()["error"]
+        assert httpx.get(f"{url}/api/health").status_code == 200  # the limit is on questions only
+
+
+def test_bad_allowed_origin_is_refused_at_start(web_settings, assistant):
+    from assistant.errors import InputError
+    from assistant.web import create_app
+
+    with pytest.raises(InputError, match="not an origin"):
+        create_app(replace(web_settings, allowed_origins=("https://ok.example", "* 'unsafe-inline'")), assistant=assistant)
+
+
+@pytest.fixture()
+def chroma_server(tmp_path):
+    """A real `chroma run` server on a free port; yields (url, process)."""
+    port = free_port()
+    chroma = os.path.join(os.path.dirname(sys.executable), "chroma")
+    process = subprocess.Popen([chroma, "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1",
+                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None:
+                pytest.fail("chroma run exited at start")
+            time.sleep(0.2)
+        else:
+            pytest.fail("chroma run did not answer its heartbeat")
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_store_outage_answers_503_json(chroma_server, web_settings, embedder, tmp_path):
+    """With Chroma as a server that goes away, questions and health answer 503 with a next step."""
+    from assistant.service import Assistant
+    from assistant.web import create_app
+    from corpus.documents import load_documents
+    from index.build import ingest
+    from index.store import ChunkStore, connect
+
+    url, process = chroma_server
+    server_settings = replace(web_settings, port=free_port(), chroma_url=url, data_dir=tmp_path / "data")
+    store = ChunkStore(connect(url=url), server_settings.collection)
+    ingest(load_documents([server_settings.corpus_dir]), store, embedder, server_settings.catalog_dir)
+    with running_app(create_app(server_settings, assistant=Assistant.open(server_settings, embedder)),
+                     server_settings.port) as app_url:
+        assert post_ask(app_url, {"question": QUESTION}).status_code == 200
+        process.terminate()
+        process.wait(timeout=10)
+        for response in (post_ask(app_url, {"question": "What is the median PFS?"}), httpx.get(f"{app_url}/api/health")):
+            assert response.status_code == 503, response.text
+            assert "Chroma" in response.json()["error"] and "Traceback" not in response.text
