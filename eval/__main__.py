@@ -1,0 +1,78 @@
+"""`python -m eval --qa FILE --out DIR [--baselines] [--data-dir D]`: score the assistant (and baselines).
+
+Errors become one line on stderr and exit code 1 (a traceback with ASSISTANT_DEBUG=1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from assistant.errors import AssistantError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m eval", description="Answer and score a QA set; write predictions and a report.")
+    parser.add_argument("--qa", type=Path, required=True, help="JSON-lines QA file, e.g. eval/qa.jsonl")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (predictions.jsonl, report.json/.md, metrics.png)")
+    parser.add_argument("--baselines", action="store_true", help="also run the BM25-only, dense-only and LangChain-recipe baselines")
+    parser.add_argument("--data-dir", help="where the index lives (env ASSISTANT_DATA_DIR); built there if missing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # A stray model-hub download must fail at once instead of hanging (no internet here).
+    for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("ANONYMIZED_TELEMETRY", "False"),
+                       ("TOKENIZERS_PARALLELISM", "false")):
+        os.environ.setdefault(key, value)
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args, " ".join(["python -m eval", *map(shlex.quote, sys.argv[1:] if argv is None else argv)]))
+    except AssistantError as exc:
+        if os.environ.get("ASSISTANT_DEBUG") == "1":
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def run(args: argparse.Namespace, command: str) -> int:
+    from assistant.settings import load_settings
+    from eval.dataset import load_items
+
+    items = load_items(args.qa)  # a malformed file fails before the model loads
+    settings = load_settings(data_dir=args.data_dir)
+
+    from eval.report import headline_table
+    from eval.runner import AssistantSystem, open_assistant, run_eval
+
+    assistant = open_assistant(settings)
+    meta = {
+        "command": command,
+        "qa_file": str(args.qa),
+        "index": {k: assistant.catalog.recipe.get(k) for k in ("model", "chunker_version", "corpus_hash", "chunks")},
+        "settings": {k: getattr(settings, k) for k in ("collection", "dense_k", "lexical_k", "candidate_passages",
+                                                       "max_answer_sentences", "max_answer_chars", "abstain_below")},
+        "chroma": settings.chroma_url or "embedded",
+    }
+    with tempfile.TemporaryDirectory(prefix="eval-baselines-") as scratch:
+        systems = [AssistantSystem(assistant)]
+        if args.baselines:
+            from corpus.documents import load_documents
+            from eval.baselines import build_baselines
+
+            systems += build_baselines(assistant, load_documents([settings.corpus_dir]), Path(scratch))
+        report = run_eval(items, systems, args.out, meta=meta)
+    print(headline_table(report))
+    print(f"\nwrote {args.out}/predictions.jsonl, report.json, report.md, metrics.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

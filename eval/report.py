@@ -1,0 +1,149 @@
+"""Human-readable outputs of a run: report.md (tables, wins/losses, the assistant's misses) and metrics.png."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from eval.dataset import QAItem
+from eval.metrics import ANSWER_MAX_CHARS, has_key_facts
+
+LABELS = {
+    "answer_accuracy": "Answer accuracy",
+    "citation_accuracy": "Citation accuracy",
+    "abstention_precision": "Abstention precision",
+    "abstention_recall": "Abstention recall",
+    "abstention_f1": "Abstention F1",
+    "hit@1": "Hit@1",
+    "hit@3": "Hit@3",
+    "hit@5": "Hit@5",
+    "mrr@10": "MRR@10",
+    "unsupported_numbers": "Unsupported numbers (count)",
+    "latency_p50_ms": "Latency p50 (ms)",
+    "latency_p95_ms": "Latency p95 (ms)",
+}
+CHART_METRICS = ("answer_accuracy", "citation_accuracy", "abstention_f1", "hit@1", "hit@5", "mrr@10")
+
+
+def format_value(name: str, value) -> str:
+    """Rates with three decimals, counts as integers, latencies with one decimal, "n/a" when undefined."""
+    if value is None:
+        return "n/a"
+    if name == "unsupported_numbers":
+        return str(int(value))
+    if name.startswith("latency"):
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def headline_table(report: dict) -> str:
+    """Metrics as rows, systems as columns (the table docs/evaluation.md shows)."""
+    systems = report["systems"]
+    lines = ["| Metric | " + " | ".join(systems) + " |", "|---|" + "---:|" * len(systems)]
+    for name, label in LABELS.items():
+        cells = [format_value(name, report["metrics"][s]["overall"][name]) for s in systems]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_markdown(report: dict, items: Sequence[QAItem], predictions: dict[str, list[dict]], path: Path) -> None:
+    """The whole report as Markdown: headline table, per-kind tables, wins/losses, the first system's misses."""
+    systems = report["systems"]
+    main = systems[0]
+    parts = ["# Evaluation report", ""]
+    if report.get("command"):
+        parts += [f"Command: `{report['command']}`", ""]
+    parts += [f"{report['items']} items from `{report.get('qa_file', '?')}`. Rates are fractions of the items they "
+              "apply to: answer and citation accuracy and Hit/MRR over answerable items, abstention over all "
+              "(positive class: should abstain). Hit/MRR rank the first retrieved chunk containing the evidence.", ""]
+    parts += ["## All systems", "", headline_table(report), ""]
+
+    kinds = list(report["metrics"][main]["by_kind"])
+    parts += ["## Items right per kind", "",
+              "Right = answered correctly when answerable, abstained when not.", "",
+              "| Kind | Items | " + " | ".join(systems) + " |", "|---|---:|" + "---:|" * len(systems)]
+    wrong = {s: set(report["wrong"][s]) for s in systems}
+    for kind in kinds:
+        ids = [it.id for it in items if it.kind == kind]
+        cells = [f"{sum(1 for i in ids if i not in wrong[s]) / len(ids):.3f}" for s in systems]
+        parts.append(f"| {kind} | {len(ids)} | " + " | ".join(cells) + " |")
+    parts.append("")
+
+    for system in systems:
+        by_kind = report["metrics"][system]["by_kind"]
+        columns = ("answer_accuracy", "citation_accuracy", "abstention_recall", "abstention_f1", "hit@5", "mrr@10")
+        parts += [f"## {system} by kind", "",
+                  "| Kind | Items | " + " | ".join(LABELS[c] for c in columns) + " |",
+                  "|---|---:|" + "---:|" * len(columns)]
+        for kind, metrics in by_kind.items():
+            parts.append(f"| {kind} | {metrics['items']} | "
+                         + " | ".join(format_value(c, metrics[c]) for c in columns) + " |")
+        parts.append("")
+
+    for other, diff in report.get("comparison", {}).items():
+        parts += [f"## {main} vs {other}", "",
+                  f"- {main} right, {other} wrong ({len(diff['wins'])}): {', '.join(diff['wins']) or '-'}",
+                  f"- {other} right, {main} wrong ({len(diff['losses'])}): {', '.join(diff['losses']) or '-'}", ""]
+
+    refused = {s: ids for s, ids in report.get("errors", {}).items() if ids}
+    if refused:
+        parts += ["## Questions a system refused (scored as abstentions)", ""]
+        parts += [f"- {s}: {', '.join(ids)}" for s, ids in refused.items()] + [""]
+
+    by_id = {it.id: it for it in items}
+    misses = [p for p in predictions[main] if p["id"] in wrong[main]]
+    parts += [f"## Items {main} gets wrong ({len(misses)})", "", "| Id | Kind | Why | Answer |", "|---|---|---|---|"]
+    for p in misses:
+        answer = " ".join((p.get("error") or p.get("answer") or "").split())
+        answer = answer if len(answer) <= 240 else answer[:240] + "…"
+        parts.append(f"| {p['id']} | {p['kind']} | {miss_reason(by_id[p['id']], p)} | {_cell(answer)} |")
+    parts.append("")
+    path.write_text("\n".join(parts), encoding="utf-8")
+
+
+def miss_reason(item: QAItem, prediction: dict) -> str:
+    """Why an item counts as wrong, in a few words."""
+    if not item.answerable:
+        return "answered an unanswerable question"
+    if prediction.get("error"):
+        return "refused: " + prediction["error"]
+    if prediction.get("abstained"):
+        return "abstained"
+    answer = prediction.get("answer") or ""
+    reasons = []
+    missing = [f[0] for f in item.key_facts if not has_key_facts(answer, [f])]
+    if missing:
+        reasons.append("missing " + "; ".join(f"“{m}”" for m in missing))
+    if len(answer) > ANSWER_MAX_CHARS:
+        reasons.append(f"{len(answer)} chars > {ANSWER_MAX_CHARS}")
+    return ", ".join(reasons) or "?"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def plot_metrics(report: dict, path: Path) -> None:
+    """A grouped bar chart of the main rate metrics, one bar per system."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = report["systems"]
+    width = 0.8 / len(systems)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for i, system in enumerate(systems):
+        overall = report["metrics"][system]["overall"]
+        values = [overall[m] or 0.0 for m in CHART_METRICS]
+        positions = [x + (i - (len(systems) - 1) / 2) * width for x in range(len(CHART_METRICS))]
+        bars = ax.bar(positions, values, width, label=system)
+        ax.bar_label(bars, labels=[format_value(m, overall[m]) for m in CHART_METRICS], fontsize=6, padding=1)
+    ax.set_xticks(range(len(CHART_METRICS)), [LABELS[m] for m in CHART_METRICS], fontsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("rate (higher is better)")
+    ax.set_title(f"Evaluation on {report['items']} items")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncols=len(systems), frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
