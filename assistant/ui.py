@@ -93,7 +93,8 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         if answer is None:
             return  # a vote on something other than a recorded answer (e.g. a user message)
         liked = data.liked
-        choice = "like" if liked is True else "dislike" if liked is False else str(liked).lower()
+        # Gradio sends True/False for the thumbs, "" when a vote is taken back, a string for other options.
+        choice = "like" if liked is True else "dislike" if liked is False else (str(liked).lower() or "retracted")
         try:
             feedback.record(choice, answer["question"], answer["answer"], answer["citations"])
         except OSError as exc:

@@ -49,3 +49,34 @@ def assistant(settings, embedder, built_index):
     from assistant.service import Assistant
 
     return Assistant.open(settings, embedder=embedder)
+
+
+# -- the web app: one real server per session, reusing the index and model above ---------------------
+
+@pytest.fixture(scope="session")
+def web_ports():
+    """Ports for the app, a publisher page whose origin is allowed, and one whose origin is not."""
+    from webserver import free_port
+
+    ports = {"app": free_port(), "allowed_site": free_port(), "foreign_site": free_port()}
+    assert len(set(ports.values())) == 3
+    return ports
+
+
+@pytest.fixture(scope="session")
+def web_settings(settings, web_ports):
+    from dataclasses import replace
+
+    return replace(settings, port=web_ports["app"], rate_limit_per_minute=10_000,
+                   allowed_origins=(f"http://127.0.0.1:{web_ports['allowed_site']}",))
+
+
+@pytest.fixture(scope="session")
+def web_url(web_settings, assistant):
+    """Base URL of the real app (FastAPI + Gradio) served by uvicorn in a thread."""
+    from webserver import running_app
+
+    from assistant.web import create_app
+
+    with running_app(create_app(web_settings, assistant=assistant), web_settings.port) as url:
+        yield url
