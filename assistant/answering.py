@@ -1,11 +1,18 @@
 """Extractive answers: pick the verbatim sentences that answer, cite them, or abstain.
 
 No generator runs here (none is trustworthy offline), so an answer is one to three sentences copied
-from the retrieved passages. Each candidate sentence is scored by its embedding similarity to the
-query, how much of the query's weighted vocabulary it and its passage cover, the passage's fused rank,
-and whether it holds the kind of thing asked for (a number, a person, a date, a bibliography entry).
-The answer's confidence is calibrated once on the evaluation set's answerable vs unanswerable items
-(see eval/calibration.md); below it the assistant says the article does not report this.
+from the retrieved passages. A candidate sentence is scored on two levels:
+
+* its passage: how much of the query's weighted vocabulary the passage (with its heading) covers,
+  and how close its best sentence is in embedding space;
+* the sentence itself: embedding similarity, weighted term coverage, whether it holds the focus of
+  the question ("median OS", "performance status") and the kind of thing asked for (a number, a
+  person, a date, a bibliography entry).
+
+Names the corpus knows ("Alliance A061202", "Patel") must appear in the candidate's passage: a fact
+about another trial is not an answer. The answer's confidence blends similarity and coverage; below
+``Settings.abstain_below`` (calibrated on the evaluation set, see eval/calibration.md) the assistant
+says the article does not report this and offers the closest passages as "see also".
 """
 
 from __future__ import annotations
@@ -13,11 +20,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from assistant.citations import citation_for, unsupported_numbers
 from assistant.retrieval import Retrieved
 from assistant.settings import Settings
+from assistant.terms import QueryTerms, analyse, distinctive_tokens, expand, holds_unit
 from corpus.chunking import Chunk, Sentence
 from index.catalog import Catalog
 from index.embedding import Embedder
@@ -30,19 +36,6 @@ _INJECTION = re.compile(
     r"documents?|rules|citations?|prompt|text|evidence|passages?)\b"
     r"|\b(without|no need for|don'?t use)\b[^.?!]{0,20}\b(sources?|citations?|the article|evidence)\b"
     r"|\b(make up|invent|fabricate|your (?:best )?guess|guess (?:the|what)|pretend|role-?play|you are now)\b",
-    re.I,
-)
-_ASKS_NUMBER = re.compile(
-    r"\b(how (?:many|much|long|often|large|big|likely)|what (?:percentage|proportion|fraction|number|share)|"
-    r"median|rates?|hazard ratio|hr|percent(?:age)?|confidence interval|ci|odds|risk reduction|n\b|sample size|"
-    r"score|status|grade|days?|months?|years?|version|category)\b|%",
-    re.I,
-)
-_ASKS_PERSON = re.compile(r"^\s*(?:and\s+)?who\b|\bwhich (?:expert|speaker|doctor|physician|moderator|author)|\bwhose\b|\bauthors?\b", re.I)
-_ASKS_DATE = re.compile(r"\bwhen\b|\bwhat (?:year|date|month|day)\b|\bdated?\b", re.I)
-_ASKS_REFERENCE = re.compile(
-    r"\b(journal|doi|published|publication|citation|cite[ds]?|reference[sd]?|bibliograph\w*|volume|pages?|"
-    r"issue|authors?|nct|registration|registry|url|link|web ?site|accessed|source)\b",
     re.I,
 )
 _MONTH = re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b|\b(19|20)\d{2}\b")
@@ -75,8 +68,13 @@ class _Candidate:
     dense: float
     coverage: float
     context_coverage: float
-    type_match: bool
+    focus: float
+    type_match: str | None
+    entity_ok: bool
     covered: frozenset[str]
+    attribute_coverage: float = 0.0
+    passage_dense: float = 0.0
+    rank: int = 0
 
 
 def is_injection(question: str) -> bool:
@@ -84,89 +82,145 @@ def is_injection(question: str) -> bool:
     return bool(_INJECTION.search(question))
 
 
+@dataclass(frozen=True)
+class Weights:
+    """How candidate features combine. Chosen by hand for what each feature means, then checked
+    on the evaluation set (see eval/calibration.md); they are global, never per question."""
+
+    passage_dense: float = 0.2
+    passage_coverage: float = 0.2
+    passage_rank: float = 0.05
+    dense: float = 0.3
+    attribute_coverage: float = 0.25
+    focus: float = 0.08
+    missing_entity: float = 0.25
+
+
+WEIGHTS = Weights()
+
+
 def compose_answer(question: str, query: str, retrieved: list[Retrieved], catalog: Catalog,
-                   embedder: Embedder, settings: Settings) -> Composed:
+                   embedder: Embedder, settings: Settings, lexicon) -> Composed:
     """Choose and cite the sentences that answer ``query``, or abstain."""
-    passages = [catalog.chunks[r.chunk_id] for r in retrieved[: settings.candidate_passages]]
+    passages = _candidate_passages(retrieved, catalog, settings.candidate_passages)
     if not passages:
         return _abstain([], 0.0, {})
     if is_injection(question):
         return _abstain(passages, 0.0, {"injection": True})
-
-    weights = _term_weights(query, catalog)
-    total = sum(weights.values()) or 1.0
-    query_vector = embedder.embed_query(query)
-    wants = _answer_types(question if len(question) > 12 else query)
-    candidates: list[_Candidate] = []
-    for rank, chunk in enumerate(passages):
-        similarities = catalog.sentence_matrix(chunk.chunk_id) @ query_vector
-        context_tokens = set(tokenize(f"{chunk.section} {chunk.text}"))
-        context_cov = sum(w for t, w in weights.items() if t in context_tokens) / total
-        prior = 1.0 / (1.0 + rank)
-        for i, sentence in enumerate(chunk.sentences):
-            tokens = set(tokenize(sentence.text))
-            covered = frozenset(t for t in weights if t in tokens)
-            coverage = sum(weights[t] for t in covered) / total
-            type_match = _matches_type(wants, sentence.text, chunk)
-            dense = float(similarities[i]) if i < len(similarities) else 0.0
-            score = 0.45 * dense + 0.25 * coverage + 0.15 * context_cov + 0.15 * prior + (0.08 if type_match else 0.0)
-            candidates.append(_Candidate(chunk, i, sentence, score, dense, coverage, context_cov, type_match, covered))
-    candidates.sort(key=lambda c: c.score, reverse=True)
+    terms, candidates = score_candidates(question, query, passages, catalog, embedder, lexicon)
     best = candidates[0]
-    confidence = _confidence(best)
-    features = {"dense": best.dense, "coverage": best.coverage, "context_coverage": best.context_coverage,
-                "type_match": best.type_match, "score": best.score}
+    confidence = _confidence(best, terms)
+    features = {"dense": round(best.dense, 4), "coverage": round(best.coverage, 4),
+                "context_coverage": round(best.context_coverage, 4), "focus": round(best.focus, 4),
+                "type_match": best.type_match, "entity_ok": best.entity_ok, "score": round(best.score, 4)}
     if confidence < settings.abstain_below:
         return _abstain(passages, confidence, features)
-
-    chosen = _select(best, candidates, weights, settings)
+    chosen = _select(best, candidates, terms, settings)
     return _render(chosen, confidence, features, passages)
 
 
-def _term_weights(query: str, catalog: Catalog) -> dict[str, float]:
-    """IDF weight per query term; words the corpus never uses weigh as much as its rarest word."""
-    tokens = [t for t in dict.fromkeys(tokenize(query)) if len(t) > 1 or t.isdigit()]
-    n = max(len(catalog.chunks), 1)
-    rarest = float(np.log(1 + (n - 0.5) / 1.5))
-    weights = {}
-    for t in tokens:
-        idf = catalog.lexical.idf(t)
-        weights[t] = rarest if idf is None else idf
-    return weights
+def score_candidates(question: str, query: str, passages: list[Chunk], catalog: Catalog, embedder: Embedder,
+                     lexicon, weights: Weights = WEIGHTS) -> tuple[QueryTerms, list[_Candidate]]:
+    """Every sentence of ``passages`` with its features and score, best first."""
+    terms = analyse(question, query, catalog, lexicon.entities)
+    query_vector = embedder.embed_query(query)
+    candidates: list[_Candidate] = []
+    for rank, chunk in enumerate(passages):
+        similarities = catalog.sentence_matrix(chunk.chunk_id) @ query_vector
+        context = f"{chunk.doc_title} {chunk.section} {chunk.text}"
+        context_tokens = expand(set(tokenize(context)), context, lexicon.abbreviations)
+        context_cov = _coverage(terms.weights, context_tokens) / terms.total
+        entity_ok = _entities_present(terms.entities, context, chunk, catalog)
+        passage_dense = float(similarities.max()) if len(similarities) else 0.0
+        for i, sentence in enumerate(chunk.sentences):
+            tokens = expand(set(tokenize(sentence.text)), sentence.text, lexicon.abbreviations)
+            covered = frozenset(t for t in terms.weights if t in tokens)
+            coverage = sum(terms.weights[t] for t in covered) / terms.total
+            # Which sentence answers is decided by what is asked about the named things, not by
+            # the names themselves (the passage check takes care of those).
+            attribute_cov = (_coverage(terms.attributes, tokens) / terms.attribute_total
+                             if terms.attribute_total else coverage)
+            focus = (_coverage(terms.focus, tokens) / sum(terms.focus.values())) if terms.focus else 1.0
+            candidate = _Candidate(
+                chunk=chunk, index=i, sentence=sentence, score=0.0,
+                dense=float(similarities[i]) if i < len(similarities) else 0.0,
+                coverage=coverage, context_coverage=context_cov, focus=focus,
+                type_match=_matches_type(terms.wants, sentence.text, chunk), entity_ok=entity_ok, covered=covered,
+                attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank,
+            )
+            candidate.score = _score(candidate, weights)
+            candidates.append(candidate)
+    candidates.sort(key=lambda c: c.score, reverse=True)
+    return terms, candidates
 
 
-def _answer_types(question: str) -> set[str]:
-    wants = set()
-    if _ASKS_REFERENCE.search(question):
-        wants.add("reference")
-    if _ASKS_PERSON.search(question):
-        wants.add("person")
-    if _ASKS_DATE.search(question):
-        wants.add("date")
-    if _ASKS_NUMBER.search(question):
-        wants.add("number")
-    return wants
+def _score(c: "_Candidate", w: Weights) -> float:
+    return (w.passage_dense * c.passage_dense + w.passage_coverage * c.context_coverage
+            + w.passage_rank / (1.0 + c.rank) + w.dense * c.dense + w.attribute_coverage * c.attribute_coverage
+            + _TYPE_BONUS.get(c.type_match, 0.0) + w.focus * c.focus - (0.0 if c.entity_ok else w.missing_entity))
 
 
-def _matches_type(wants: set[str], text: str, chunk: Chunk) -> bool:
+def _candidate_passages(retrieved: list[Retrieved], catalog: Catalog, n: int) -> list[Chunk]:
+    """The top fused passages, plus the bibliography entries they cite (answers about a source)."""
+    top = [catalog.chunks[r.chunk_id] for r in retrieved[:n]]
+    have = {c.chunk_id for c in top}
+    linked: list[Chunk] = []
+    for chunk in top:
+        if chunk.kind == "reference" or not chunk.reference_numbers:
+            continue
+        for other in catalog.references_of(chunk.doc_id, chunk.reference_numbers):
+            if other.chunk_id not in have:
+                have.add(other.chunk_id)
+                linked.append(other)
+    return top + linked
+
+
+def _coverage(weights: dict[str, float], tokens: set[str]) -> float:
+    return sum(w for t, w in weights.items() if t in tokens)
+
+
+def _entities_present(entities: list[str], context: str, chunk: Chunk, catalog: Catalog) -> bool:
+    """Names asked about must be in the passage, the source it cites, or the passages it follows
+    (a paragraph that goes on about "the triplet" after one naming the trial is still about it)."""
+    if not entities:
+        return True
+    parts = [context, (chunk.reference or {}).get("citation", "")]
+    parts += [c.text for c in catalog.preceding(chunk)]
+    haystack = set(tokenize(" ".join(parts)))
+    return all(any(t in haystack for t in distinctive_tokens(e)) for e in entities)
+
+
+# How much holding the asked-for kind of thing is worth: a question about a journal or DOI is
+# answered by a bibliography entry whatever its wording; a number is a weaker cue.
+_TYPE_BONUS = {"reference": 0.3, "person": 0.15, "percent": 0.15, "duration": 0.15, "count": 0.15,
+               "ratio": 0.15, "date": 0.12, "number": 0.1}
+
+
+def _matches_type(wants: set[str], text: str, chunk: Chunk) -> str | None:
+    """The strongest wanted answer type this sentence holds, if any."""
     if not wants:
-        return False
+        return None
     checks = {
         "reference": chunk.kind == "reference",
         "person": bool((chunk.speaker and chunk.speaker in text) or _AUTHOR_LIST.search(text) or _CREDENTIAL.search(text)),
         "date": bool(_MONTH.search(text)),
         "number": any(ch.isdigit() for ch in text),
     }
-    return any(checks[w] for w in wants)
+    for unit in ("percent", "duration", "count", "ratio"):
+        if unit in wants:
+            checks[unit] = holds_unit(unit, text)
+    held = [w for w in wants if checks[w]]
+    return max(held, key=_TYPE_BONUS.get) if held else None
 
 
-def _confidence(best: _Candidate) -> float:
+def _confidence(best: _Candidate, terms: QueryTerms) -> float:
     # Similarity alone cannot tell "median OS" from "2-year OS rate"; coverage alone fails on
-    # paraphrases. Their blend separates the eval set's answerable from unanswerable questions.
-    return 0.6 * best.dense + 0.4 * max(best.coverage, best.context_coverage * 0.8)
+    # paraphrases; a fact about another trial fails the entity check.
+    value = 0.45 * best.dense + 0.35 * max(best.coverage, 0.8 * best.context_coverage) + 0.2 * best.focus
+    return value if best.entity_ok else value * 0.5
 
 
-def _select(best: _Candidate, candidates: list[_Candidate], weights: dict[str, float],
+def _select(best: _Candidate, candidates: list[_Candidate], terms: QueryTerms,
             settings: Settings) -> list[_Candidate]:
     chosen = [best]
     # A sentence that leans on the one before it gets that sentence for context.
@@ -176,10 +230,10 @@ def _select(best: _Candidate, candidates: list[_Candidate], weights: dict[str, f
             chosen.insert(0, previous)
     covered = set().union(*(c.covered for c in chosen))
     for other in candidates[1:8]:
-        if len(chosen) >= settings.max_answer_sentences or other in chosen:
+        if len(chosen) >= settings.max_answer_sentences or other in chosen or not other.entity_ok:
             continue
-        gain = sum(weights[t] for t in other.covered - covered)
-        if other.score >= best.score - 0.04 and gain > 0 and not _LEANS_BACK.search(other.sentence.text):
+        gain = sum(terms.weights[t] for t in other.covered - covered)
+        if other.score >= best.score - 0.05 and gain >= 0.15 * terms.total and not _LEANS_BACK.search(other.sentence.text):
             chosen.append(other)
             covered |= other.covered
     while len(chosen) > 1 and sum(len(c.sentence.text) + 5 for c in chosen) > settings.max_answer_chars:

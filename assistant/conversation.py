@@ -15,7 +15,7 @@ from index.lexical import STOPWORDS, tokenize
 ROLES = ("user", "assistant")
 _MARKER = re.compile(r"\s*\[\d{1,2}\]")
 # Capitalised words, codes with digits ("A061202", "2014-01") and their runs: "Alliance A061202", "IFM 2014-01".
-_ENTITY = re.compile(r"(?:[A-Z][\w’'-]*|\d+[-–]\d+|[A-Z]*\d+[A-Z]\w*)(?:\s+(?:[A-Z][\w’'-]*|\d[\w–-]*))*")
+_ENTITY = re.compile(r"(?:[A-Z][\w’'-]*|(?<![\d.])\d+[-–]\d+(?![\d.])|[A-Z]*\d+[A-Z]\w*)(?:\s+(?:[A-Z][\w’'-]*|\d[\w–-]*))*")
 _LEADING = {
     "what", "who", "whom", "whose", "how", "which", "when", "where", "why", "is", "was", "were", "are", "did",
     "does", "do", "the", "in", "and", "a", "an", "tell", "please", "can", "could", "give", "list", "describe",
@@ -24,6 +24,8 @@ _LEADING = {
     "according", "summarize", "show", "name", "compare", "should", "would", "will", "has", "have", "had",
 }
 _PRONOUN = re.compile(r"\b(its|their|it|they|them|he|she|his|her|him)\b", re.I)
+_PERSONAL = {"he", "she", "his", "her", "him"}
+_SPEAKER_IN_TEXT = re.compile(r"[”\"]\s*,?\s*([A-Z][\w'’-]+)\s+(?:said|says|noted|explained|commented|added|stated)\b")
 _DEFINITE_ANAPHOR = re.compile(r"\b(?:the|that|this)\s+(trial|study|drug|regimen|paper|agent|combination|speaker|expert)\b", re.I)
 _ELLIPSIS = re.compile(r"^\s*(?:and|also|but|what about|how about|what of|and what about|and how about|same for|ok,? and|then)\b[\s,]*", re.I)
 _ATTRIBUTION = re.compile(
@@ -94,6 +96,7 @@ class _Focus:
     entities: list[str] = field(default_factory=list)
     topic_words: str = ""
     answer: str = ""
+    person: str = ""  # the last person named or quoted, for he/she/his/her
 
     def best(self) -> str:
         if self.entities:
@@ -105,9 +108,24 @@ class _Focus:
         found = entities(resolved)
         if found:
             self.entities = found
-        words = [t for t in tokenize(resolved) if t not in _LEADING]
+        words = [t for t in tokenize(resolved) if t not in _LEADING and len(t) > 1]
         if words:
-            self.topic_words = " ".join(words[:6])
+            self.topic_words = " ".join(words[:8])
+        self._note_person(resolved)
+
+    def after_assistant(self, text: str) -> None:
+        self.answer = text
+        self._note_person(text)
+
+    def _note_person(self, text: str) -> None:
+        quoted = _SPEAKER_IN_TEXT.findall(text)
+        if quoted:
+            self.person = quoted[-1]
+            return
+        for name in entities(text):
+            words = name.split()
+            if 1 <= len(words) <= 3 and all(w[:1].isupper() and w[1:].islower() for w in words):
+                self.person = name  # a capitalised name like "Krina Patel" or "Yee"
 
 
 def rewrite_query(question: str, history: list[Turn], catalog=None) -> str:
@@ -119,7 +137,7 @@ def rewrite_query(question: str, history: list[Turn], catalog=None) -> str:
         if turn.role == "user":
             focus.after_user(_resolve(turn.content, focus))
         else:
-            focus.answer = turn.content
+            focus.after_assistant(turn.content)
     return _resolve(question, focus)
 
 
@@ -145,11 +163,16 @@ def _resolve(question: str, focus: _Focus) -> str:
         return question
     if _DEFINITE_ANAPHOR.search(question):
         return _DEFINITE_ANAPHOR.sub(lambda m: f"{m.group(0)} ({target})", question, count=1)
-    if _PRONOUN.search(question):
+    pronoun = _PRONOUN.search(question)
+    if pronoun:
+        if pronoun.group(1).lower() in _PERSONAL and focus.person:
+            target = focus.person
+
         def swap(m: re.Match) -> str:
             word = m.group(1).lower()
             return f"{target}’s" if word in ("its", "their", "his", "her") else target
         return _PRONOUN.sub(swap, question, count=1)
+    context = focus.topic_words if focus.topic_words and focus.topic_words != target else ""
     return f"{question.rstrip()} ({target})"
 
 

@@ -123,8 +123,11 @@ def _link(url: str, label: str) -> str:
             f"{html.escape(label)}</a>")
 
 
-def reference_html(reference: dict | None) -> str:
-    """The cited study for a passage: journal, year, DOI link, NCT ids; empty when there is none."""
+def reference_html(reference: dict | None, passage: str = "") -> str:
+    """The cited study for a passage: journal, year, DOI link, NCT ids; empty when there is none.
+
+    The full citation is added unless ``passage`` already is (or contains) it, as for a reference-list chunk.
+    """
     if not reference:
         return ""
     parts: list[str] = []
@@ -140,6 +143,8 @@ def reference_html(reference: dict | None) -> str:
     if nct:
         parts.append(html.escape(", ".join(nct)))
     citation = reference.get("citation") or ""
+    if citation and citation in passage:
+        citation = ""
     return (
         f'<div class="reference"><span class="ref-number">Ref. {html.escape(str(reference.get("number", "")))}</span> '
         + " · ".join(parts)
@@ -159,9 +164,12 @@ def _where(item: dict) -> str:
     return " · ".join(bits)
 
 
-def sources_html(answer: dict | None) -> str:
+def sources_html(answer: dict | None, titles: dict[str, str] | None = None) -> str:
     """The sources panel for ``answer``: each cited passage with its quote highlighted, or the
-    abstention note with the "see also" passages. Everything from the corpus or the user is escaped."""
+    abstention note with the "see also" passages. Everything from the corpus or the user is escaped.
+
+    ``titles`` maps document ids to titles for items that carry only the id ("see also" passages).
+    """
     if not answer:
         return ('<div class="sources empty"><p>Ask a question: the passages an answer quotes appear here, '
                 "with the quoted sentences highlighted.</p></div>")
@@ -174,16 +182,18 @@ def sources_html(answer: dict | None) -> str:
         if answer.get("see_also"):
             parts.append('<h4>See also</h4><ol class="see-also">')
             for item in answer["see_also"]:
+                if titles and not item.get("document_title"):
+                    item = {**item, "document_title": titles.get(item.get("document"), item.get("document"))}
                 parts.append(f'<li><div class="where">{_where(item)}</div>'
                              f'<p class="passage">{html.escape(item.get("text", ""))}</p></li>')
             parts.append("</ol>")
-    else:
-        parts.append('<ol class="citations">')
+    elif answer.get("citations"):
+        parts.append('<h4>Sources</h4><ol class="citations">')
         for c in answer.get("citations", []):
             parts.append(
                 f'<li id="source-{int(c["n"])}"><div class="where"><span class="n">[{int(c["n"])}]</span> {_where(c)}</div>'
                 f'<p class="passage">{highlighted_passage(c.get("text", ""), c.get("quote_spans", []))}</p>'
-                f"{reference_html(c.get('reference'))}</li>"
+                f"{reference_html(c.get('reference'), c.get('text', ''))}</li>"
             )
         parts.append("</ol>")
     parts.append("</div>")

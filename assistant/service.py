@@ -10,6 +10,7 @@ from assistant.conversation import clean_history, rewrite_query
 from assistant.errors import InputError
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
+from assistant.terms import build_lexicon
 from index.build import open_index
 from index.catalog import Catalog
 from index.embedding import Embedder
@@ -53,6 +54,7 @@ class Assistant:
         self.store = store
         self.catalog = catalog
         self.retriever = HybridRetriever(catalog, store, embedder, settings.dense_k, settings.lexical_k)
+        self.lexicon = build_lexicon(catalog)
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> "Assistant":
@@ -79,7 +81,8 @@ class Assistant:
         turns = clean_history(history, self.settings.max_history_messages, self.settings.max_history_chars)
         query = rewrite_query(question, turns, self.catalog)
         retrieved = self.retriever.retrieve(query)
-        composed = compose_answer(question, query, retrieved, self.catalog, self.embedder, self.settings)
+        composed = compose_answer(question, query, retrieved, self.catalog, self.embedder, self.settings,
+                                  self.lexicon)
         return Answer(
             question=question,
             rewritten_query=query,

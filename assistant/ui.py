@@ -40,11 +40,11 @@ def _client_key(request: gr.Request | None) -> str:
     return getattr(client, "host", None) or "unknown"
 
 
-def _document_titles(assistant: Assistant) -> list[str]:
+def _document_titles(assistant: Assistant) -> dict[str, str]:
     titles: dict[str, str] = {}
     for chunk in assistant.catalog.chunks.values():
         titles.setdefault(chunk.doc_id, chunk.doc_title or chunk.doc_id)
-    return sorted(titles.values())
+    return titles
 
 
 def _summary(answer: dict) -> dict:
@@ -85,7 +85,7 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
             time.sleep(STREAM_STEP_S)
         messages[-1] = {"role": "assistant", "content": answer_bubble(answer)}
         answers = {**(answers or {}), str(len(messages) - 1): _summary(answer)}
-        yield gr.Textbox(value="", submit_btn=True, stop_btn=False), messages, sources_html(answer), answers, answer
+        yield gr.Textbox(value="", submit_btn=True, stop_btn=False), messages, sources_html(answer, titles), answers, answer
 
     def vote(data: gr.LikeData, answers: dict) -> None:
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
@@ -117,7 +117,7 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         gr.Markdown(
             '<header class="app-header"><h1>Ask the article</h1>'
             f'<p>Answers quote the article verbatim, with numbered sources. Indexed: '
-            f'{", ".join(html.escape(t) for t in titles)}</p></header>',
+            f'{", ".join(html.escape(t) for t in sorted(titles.values()))}</p></header>',
             latex_delimiters=[], elem_id="app-header",
         )
         answers = gr.State({})
@@ -151,7 +151,7 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         from_example.then(restore_textbox, None, textbox, queue=False, api_visibility="undocumented")
         textbox.stop(None, None, None, cancels=[submitted, from_example], api_visibility="undocumented").then(
             restore_textbox, None, textbox, queue=False, api_visibility="undocumented")
-        chatbot.like(vote, [answers], None, queue=False, api_visibility="undocumented")
+        chatbot.like(vote, [answers], None, api_visibility="undocumented")  # queued: toasts need the queue
         clear.click(new_chat, None, [chatbot, sources, answers, answer_json, textbox], queue=False,
                     api_visibility="undocumented")
         chatbot.clear(new_chat, None, [chatbot, sources, answers, answer_json, textbox], queue=False,

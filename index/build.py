@@ -13,6 +13,7 @@ from corpus.chunking import CHUNKER_VERSION, Chunk, chunk_document
 from corpus.documents import SourceDocument
 from index.catalog import Catalog, build_catalog, load_catalog, save_catalog
 from index.embedding import MODEL_NAME, MODEL_PACKAGE, Embedder
+from index.lexical import LEXICAL_VERSION
 from index.errors import IndexMismatchError, IndexNotFoundError
 from index.store import ChunkStore
 
@@ -49,6 +50,7 @@ def recipe_for(embedder: Embedder, chunk_ids: Sequence[str], documents: dict[str
         "model_package": MODEL_PACKAGE,
         "dimension": embedder.dimension,
         "chunker_version": CHUNKER_VERSION,
+        "lexical_version": LEXICAL_VERSION,
         "corpus_hash": corpus_hash(chunk_ids),
         "chunks": len(chunk_ids),
         "documents": documents,
@@ -192,12 +194,14 @@ def open_index(store: ChunkStore, catalog_dir: Path, embedder: Embedder) -> Cata
     catalog = load_catalog(catalog_dir)
     if catalog is not None:
         check_recipe(catalog.recipe, embedder.model_name, embedder.dimension, str(catalog_dir))
-        if catalog.recipe.get("corpus_hash") == stamped.get("corpus_hash"):
+        if (catalog.recipe.get("corpus_hash") == stamped.get("corpus_hash")
+                and catalog.recipe.get("lexical_version") == LEXICAL_VERSION):
             return catalog
     # Another host (or a killed run) changed the store: rebuild the local cache from Chroma itself.
     ids = sorted(store.chunk_ids_by_document())
     records, vectors = store.fetch(ids)
     recipe = dict(stamped)
+    recipe["lexical_version"] = LEXICAL_VERSION
     recipe["documents"] = {}
     for r in records:
         recipe["documents"][r["doc_id"]] = recipe["documents"].get(r["doc_id"], 0) + 1

@@ -35,6 +35,32 @@ class Catalog:
         start, end = self.sentence_rows[chunk_id]
         return self.sentence_vectors[start:end].astype(np.float32)
 
+    def references_of(self, doc_id: str, numbers) -> list[Chunk]:
+        """The bibliography-entry chunks of ``doc_id`` with the given reference numbers."""
+        if not hasattr(self, "_references"):
+            table: dict[tuple[str, int], Chunk] = {}
+            for chunk in self.chunks.values():
+                if chunk.kind == "reference" and chunk.reference_numbers:
+                    table[(chunk.doc_id, chunk.reference_numbers[0])] = chunk
+            self._references = table
+        return [self._references[(doc_id, n)] for n in numbers if (doc_id, n) in self._references]
+
+    def preceding(self, chunk: Chunk, n: int = 2) -> list[Chunk]:
+        """Up to ``n`` chunks just before ``chunk`` in its document and section (its discourse context)."""
+        if not hasattr(self, "_order"):
+            by_doc: dict[str, list[Chunk]] = {}
+            for c in self.chunks.values():
+                by_doc.setdefault(c.doc_id, []).append(c)
+            order: dict[str, tuple[str, int]] = {}
+            self._sequence = {doc: sorted(cs, key=lambda c: c.start) for doc, cs in by_doc.items()}
+            for doc, cs in self._sequence.items():
+                for i, c in enumerate(cs):
+                    order[c.chunk_id] = (doc, i)
+            self._order = order
+        doc, i = self._order[chunk.chunk_id]
+        sequence = self._sequence[doc]
+        return [c for c in sequence[max(0, i - n):i] if c.section == chunk.section]
+
     def vectors_by_id(self) -> dict[str, np.ndarray]:
         return {cid: self.sentence_vectors[s:e] for cid, (s, e) in self.sentence_rows.items()}
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+# Bump when tokens change: the BM25 index in the catalog is rebuilt (no re-embedding needed).
+LEXICAL_VERSION = "2"
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split()) if i >= 2}
 
 # Tokens keep decimals ("20.3"), ranges ("27.1-NE") are split, codes ("A061202", "2014-01",
 # "t(4;14)") survive as words so an exact trial or DOI look-up matches lexically.
@@ -30,15 +36,35 @@ def normalise(text: str) -> str:
     return text.lower()
 
 
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    if any(ch.isdigit() for ch in word) or len(word) <= 3:
+        return word
+    return _stemmer().stemWord(word)
+
+
 def tokenize(text: str, drop_stopwords: bool = True) -> list[str]:
-    """Word tokens for BM25 and term coverage; compound tokens also yield their parts."""
+    """Stemmed word tokens for BM25 and term coverage ("years" -> "year", "two" -> "2");
+    compound tokens also yield their parts ("2-year" -> "2", "year"; "nct02004275" -> "nct")."""
     tokens: list[str] = []
     for tok in _TOKEN.findall(normalise(text)):
         if drop_stopwords and tok in STOPWORDS:
             continue
-        tokens.append(tok)
+        tok = _NUMBER_WORDS.get(tok, tok)
+        tokens.append(_stem(tok))
         if "-" in tok or "/" in tok:
-            tokens.extend(p for p in re.split(r"[-/]", tok) if p and p not in STOPWORDS and p != tok)
+            tokens.extend(_stem(p) for p in re.split(r"[-/]", tok) if p and p not in STOPWORDS and p != tok)
+        else:
+            prefix = re.match(r"([a-z]{3,})\d", tok)
+            if prefix:
+                tokens.append(prefix.group(1))
     return tokens
 
 

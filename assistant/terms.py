@@ -1,0 +1,230 @@
+"""Query analysis: which words matter and how much, abbreviations, the asked-for focus and answer type.
+
+Weights: a word the corpus uses weighs its BM25 idf; a word the corpus never uses weighs by how
+specific it is in general English (wordfreq): "thrombocytopenia" counts as a missing fact, "people"
+hardly at all. Abbreviations are matched both ways ("HR" <-> "hazard ratio"): the article's own
+definitions ("progression-free survival (PFS)") plus a short glossary of standard trial abbreviations.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from index.catalog import Catalog
+from index.lexical import normalise, tokenize
+
+# Standard clinical-trial abbreviations, valid for any oncology article (not this article's answers).
+GLOSSARY = {
+    "hr": "hazard ratio", "ci": "confidence interval", "os": "overall survival",
+    "pfs": "progression-free survival", "orr": "overall response rate", "ttp": "time to progression",
+    "ae": "adverse event", "aes": "adverse events", "ne": "not estimable", "nr": "not reached",
+    "dor": "duration of response", "cr": "complete response", "pr": "partial response",
+    "vgpr": "very good partial response", "mm": "multiple myeloma", "ecog": "eastern cooperative oncology group",
+    "pi": "proteasome inhibitor", "imid": "immunomodulatory drug", "fda": "food and drug administration",
+    "mrd": "minimal residual disease", "asct": "autologous stem cell transplant", "rct": "randomized controlled trial",
+    "nct": "national clinical trial", "doi": "digital object identifier", "qol": "quality of life",
+    "dfs": "disease-free survival", "efs": "event-free survival", "sd": "stable disease", "pd": "progressive disease",
+}
+# Words that say what kind of answer is wanted rather than what it is about.
+_TYPE_WORDS = frozenset(
+    """journal doi published publish publication author authors wrote written title titled volume pages page issue
+    number numbers percentage percent proportion share fraction many much long often value values result results
+    data figure figures reported report name named called mentioned list describe kind type exactly specifically
+    first second third main key year years date month day""".split()
+)
+# Words too general to pin down what is asked.
+_GENERIC = frozenset(
+    """patients patient people person study trial trials article paper drug drugs treatment therapy regimen
+    regimens thing things one ones information detail details""".split()
+)
+TYPE_WORDS = frozenset(t for w in _TYPE_WORDS for t in tokenize(w, drop_stopwords=False))
+GENERIC = frozenset(t for w in _GENERIC for t in tokenize(w, drop_stopwords=False))
+# The unit a number must carry to answer a question of this kind.
+_UNITS = {
+    "percent": (re.compile(r"\b(percentage|percent|proportion|share|fraction|rates?|how (?:often|common|frequent)|what % )|%", re.I),
+                re.compile(r"\d\s*%")),
+    "duration": (re.compile(r"\bhow long\b|\bduration\b|\bhow (?:many|much) (?:months|years|weeks|days|time)\b", re.I),
+                 re.compile(r"\d+(?:\.\d+)?\s*(?:months?|years?|weeks?|days?)\b|\d-(?:month|year|week|day)\b", re.I)),
+    "count": (re.compile(r"\bhow many (?:patients|people|participants|subjects|individuals)\b|\bsample size\b|\bnumber of (?:patients|people|participants)\b|\benrolled\b", re.I),
+              re.compile(r"\bn\s*=\s*\d+|\b\d+\s+(?:patients|people|participants)\b", re.I)),
+    "ratio": (re.compile(r"\b(hazard ratio|odds ratio|hr)\b", re.I), re.compile(r"\b(HR|OR|hazard ratio)\b,?\s*\d")),
+}
+_ABBREVIATION = re.compile(r"([A-Za-z][\w’'-]*(?:\s+[\w’'-]+){0,7})\s+[(\[]([A-Za-z][A-Za-z0-9]{1,9})s?[)\]]")
+_FOCUS = re.compile(
+    r"\b(?:what|which)(?:'s|’s)?\s+(?:(?:was|were|is|are|has|have|had)\s+)?(?:the\s+|a\s+|an\s+|its\s+|their\s+)?"
+    r"(?P<f>(?:[\w’'-]+\s+){0,3}?[\w’'-]+?)"
+    r"(?=\s+(?:of|in|for|with|among|between|from|at|on|by|after|before|did|does|do|was|were|is|are|that|when|"
+    r"reported|seen|observed|given|used|required|needed)\b|\s*[?.]?$)"
+    r"|\bhow\s+(?:many|much)\s+(?P<g>[\w’'-]+(?:\s+[\w’'-]+)?)",
+    re.I,
+)
+_ASKS_NUMBER = re.compile(
+    r"\b(how (?:many|much|long|often|large|big|likely)|what (?:percentage|proportion|fraction|number|share)|"
+    r"median|rates?|hazard ratio|hr|percent(?:age)?|confidence interval|ci|odds|risk reduction|sample size|"
+    r"grade|days?|months?|years?|version|category|status)\b|%",
+    re.I,
+)
+_ASKS_PERSON = re.compile(r"^\s*(?:and\s+)?who\b|\bwhich (?:expert|speaker|doctor|physician|moderator|author)|\bwhose\b|\bauthors?\b|\bwrote\b", re.I)
+_ASKS_DATE = re.compile(r"\bwhen\b|\bwhat (?:year|date|month|day)\b|\bdated?\b", re.I)
+_ASKS_REFERENCE = re.compile(
+    r"\b(journal|doi|published|publication|citation|cite[ds]?|reference[sd]?|bibliograph\w*|volume|pages?|"
+    r"authors?|wrote|nct|registration|registry|registered|url|link|web ?site|accessed|clinicaltrials)\b",
+    re.I,
+)
+
+
+@dataclass
+class QueryTerms:
+    """What a query is about, for scoring candidate sentences."""
+
+    weights: dict[str, float]
+    focus: dict[str, float]
+    entities: list[str]  # corpus-known names in the query, normalised
+    wants: set[str] = field(default_factory=set)
+    attributes: dict[str, float] = field(default_factory=dict)  # weights minus the names' own words
+
+    @property
+    def attribute_total(self) -> float:
+        return sum(self.attributes.values())
+
+    @property
+    def total(self) -> float:
+        return sum(self.weights.values()) or 1.0
+
+
+def analyse(question: str, query: str, catalog: Catalog, known_entities: frozenset[str]) -> QueryTerms:
+    """Weights, focus, known entities and wanted answer types of ``query`` (the rewritten question)."""
+    rarest = _rarest_idf(len(catalog.chunks))
+    weights: dict[str, float] = {}
+    asked = set(tokenize(question))
+    for token in dict.fromkeys(tokenize(query)):
+        if token in TYPE_WORDS or (len(token) < 2 and not token.isdigit()):
+            continue
+        idf = catalog.lexical.idf(token)
+        weight = idf if idf is not None else rarest * _specificity(token)
+        weight *= 0.3 if token in GENERIC else 1.0
+        # words carried over from earlier turns set the scene; the person's new words say what is asked
+        weights[token] = weight if token in asked else 0.5 * weight
+    focus: dict[str, float] = {}
+    m = _FOCUS.search(question) or _FOCUS.search(query)
+    if m:
+        phrase = m.group("f") or m.group("g") or ""
+        for token in tokenize(phrase):
+            if token in weights and token not in GENERIC:
+                focus[token] = weights[token]
+    text = normalise(query)
+    entities = [e for e in known_entities if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text)]
+    name_tokens = {t for e in entities for t in tokenize(e)}
+    attributes = {t: w for t, w in weights.items() if t not in name_tokens}
+    wants = set()
+    probe = question if len(question) > 12 else query
+    for name, pattern in (("reference", _ASKS_REFERENCE), ("person", _ASKS_PERSON), ("date", _ASKS_DATE),
+                          ("number", _ASKS_NUMBER)):
+        if pattern.search(probe):
+            wants.add(name)
+    for unit, (asks, _) in _UNITS.items():
+        if asks.search(probe):
+            wants.add(unit)
+    if wants & set(_UNITS):
+        wants.discard("number")  # any number will not do when a unit is asked for
+    return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes)
+
+
+def holds_unit(unit: str, text: str) -> bool:
+    """Whether ``text`` has a number in the unit a question of kind ``unit`` asks for."""
+    return bool(_UNITS[unit][1].search(text))
+
+
+def distinctive_tokens(name: str) -> list[str]:
+    """The words that identify a name ("yee" in "andrew yee", "a061202" in "alliance a061202")."""
+    tokens = tokenize(name)
+    rare = [t for t in tokens if any(ch.isdigit() for ch in t) or _zipf(t) < 4.0]
+    return rare or tokens
+
+
+def _rarest_idf(n_docs: int) -> float:
+    n = max(n_docs, 1)
+    return float(np.log(1 + (n - 0.5) / 1.5))
+
+
+def _zipf(token: str) -> float:
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(token, "en")
+
+
+@lru_cache(maxsize=4096)
+def _specificity(token: str) -> float:
+    """0.15 for everyday words .. 1.0 for rare ones, from general English frequency."""
+    if token.isdigit() or any(ch.isdigit() for ch in token):
+        return 1.0  # a number or code the corpus never mentions is a specific claim
+    zipf = _zipf(token)
+    return float(min(1.0, max(0.15, (6.5 - zipf) / 4.0)))
+
+
+def find_abbreviations(texts) -> dict[str, str]:
+    """Abbreviations defined in ``texts`` ("progression-free survival (PFS)"), plus the glossary."""
+    found = dict(GLOSSARY)
+    for text in texts:
+        for m in _ABBREVIATION.finditer(text):
+            short = m.group(2).lower()
+            words = m.group(1).split()
+            for k in range(1, min(len(words), len(short) + 2) + 1):
+                tail = words[-k:]
+                initials = "".join(part[0] for w in tail for part in re.split(r"[-–]", w) if part).lower()
+                if initials == short or initials == short.rstrip("s") or "".join(w[0] for w in tail).lower() == short:
+                    found[short] = normalise(" ".join(tail))
+                    break
+    return found
+
+
+def expand(tokens: set[str], text: str, abbreviations: dict[str, str]) -> set[str]:
+    """``tokens`` plus the other form of every abbreviation used in ``text``."""
+    out = set(tokens)
+    lowered = normalise(text)
+    for short, long in abbreviations.items():
+        if short in tokens:
+            out.update(tokenize(long))
+        elif long in lowered:
+            out.add(short)
+    return out
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Corpus-wide vocabulary facts computed once when the index is opened."""
+
+    entities: frozenset[str]
+    abbreviations: dict[str, str]
+
+
+def build_lexicon(catalog: Catalog) -> Lexicon:
+    return Lexicon(entities=known_entities(catalog),
+                   abbreviations=find_abbreviations(c.text for c in catalog.chunks.values()))
+
+
+def known_entities(catalog: Catalog) -> frozenset[str]:
+    """Names the corpus uses (capitalised runs and codes), normalised, for the entity check."""
+    from assistant.conversation import entities
+
+    names: set[str] = set()
+    lowercase_text = " ".join(c.text for c in catalog.chunks.values())
+    for chunk in catalog.chunks.values():
+        for sentence in chunk.sentences:
+            # skip each sentence's first word: capitalised there by grammar, not because it is a name
+            rest = sentence.text.split(" ", 1)[1] if " " in sentence.text else ""
+            for name in entities(rest):
+                if name.isupper() and len(name) <= 5:
+                    continue  # acronyms of measures (OS, PFS, HR) are weighed as terms, not names
+                key = normalise(name)
+                if key in lowercase_text:
+                    continue  # also written in lower case: a common noun ("myeloma"), not a name
+                if " " not in key and not any(ch.isdigit() for ch in key) and _zipf(key) >= 4.0:
+                    continue  # a single everyday word ("Center", "Oncology") is no name to insist on
+                if len(key) >= 3 and not key.isdigit():
+                    names.add(key)
+    return frozenset(names)
