@@ -91,9 +91,10 @@ def predict(items: Sequence[QAItem], systems: Sequence[System], progress: bool =
 
     predictions: dict[str, list[dict]] = {s.name: [] for s in systems}
     with tqdm(total=len(items) * len(systems), unit="answer", desc="evaluating", disable=not progress) as bar:
-        for system in systems:
-            bar.set_postfix_str(system.name)
-            for item in items:
+        # Item by item, every system in turn: a burst of load on a shared machine slows all systems alike.
+        for item in items:
+            bar.set_postfix_str(item.id)
+            for system in systems:
                 predictions[system.name].append(_answer_one(system, item))
                 bar.update()
     return predictions
