@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     meta = {
         "command": command,
         "qa_file": str(args.qa),
-        "index": {k: assistant.catalog.recipe.get(k) for k in ("model", "chunker_version", "corpus_hash", "chunks")},
+        "index": {k: v for k, v in assistant.catalog.recipe.items() if k != "documents"},
         "settings": {k: getattr(settings, k) for k in ("collection", "dense_k", "lexical_k", "candidate_passages",
                                                        "max_answer_sentences", "max_answer_chars", "abstain_below")},
         "chroma": settings.chroma_url or "embedded",
