@@ -265,3 +265,22 @@ def test_store_outage_answers_503_json(chroma_server, web_settings, embedder, tm
         for response in (post_ask(app_url, {"question": "What is the median PFS?"}), httpx.get(f"{app_url}/api/health")):
             assert response.status_code == 503, response.text
             assert "Chroma" in response.json()["error"] and "Traceback" not in response.text
+
+
+def test_only_the_ui_module_imports_gradio_and_web_imports_nothing_heavy():
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "assistant"
+    importers = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n == "gradio" or n.startswith("gradio.") for n in names):
+                importers.add(path.name)
+    assert importers == {"ui.py"}
+    probe = "import sys, assistant.web; print(sorted(m for m in ('gradio', 'torch', 'chromadb') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
