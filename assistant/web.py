@@ -38,9 +38,10 @@ STATIC = Path(__file__).parent / "static"
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:\d{1,5})?$")
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
-# Gradio's page runs inline bootstrap scripts and sets inline styles, and its bundle compiles some
-# code at run time: without 'unsafe-inline'/'unsafe-eval' the chat does not render. Everything else
-# is 'self' only: no request can leave for another host, and img-src blocks data leaks via images.
+# Gradio's page boots with inline scripts and sets inline styles: without 'unsafe-inline' it does not
+# render. No 'unsafe-eval': only gr.HTML needs it (it compiles its template with Function()), so the
+# UI uses gr.Markdown for its HTML (tests/browser checks no CSP error). Everything else is 'self' only:
+# no request can leave for another host, and img-src blocks data leaks via images.
 GRADIO_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' data: blob:; connect-src 'self'; "

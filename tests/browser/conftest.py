@@ -37,10 +37,15 @@ class Recorder:
     def hosts(self) -> set[str]:
         return {urlparse(url).hostname for url in self.requests if urlparse(url).scheme in ("http", "https", "ws", "wss")}
 
-    def assert_stayed_local(self) -> None:
+    def assert_stayed_local(self, csp_refusals_expected: bool = False) -> None:
+        """Every request went to 127.0.0.1, no dialog fired, and (unless a test provokes one) our CSP
+        blocked nothing — it is strict enough to matter and loose enough for Gradio to run."""
         assert self.requests, "no request was recorded"
         assert self.hosts() <= {"127.0.0.1"}, f"requests left the machine: {sorted(self.hosts())}"
         assert not self.dialogs, f"a JavaScript dialog fired: {self.dialogs}"
+        if not csp_refusals_expected:
+            refused = [line for line in self.console if "Content Security Policy" in line]
+            assert not refused, refused
 
 
 @pytest.fixture()

@@ -132,7 +132,7 @@ def test_a_site_not_on_the_allow_list_can_neither_frame_nor_call(page, recorder,
         assert not framed.url.startswith(web_url) or framed.evaluate("document.getElementById('ask')") is None
         assert any("frame-ancestors" in line for line in recorder.console), recorder.console
         screenshot("widget-refused-origin")
-    recorder.assert_stayed_local()
+    recorder.assert_stayed_local(csp_refusals_expected=True)
 
 
 def test_every_request_stays_on_127_0_0_1(page, recorder, web_url):
