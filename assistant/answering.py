@@ -75,6 +75,8 @@ class _Candidate:
     attribute_coverage: float = 0.0
     passage_dense: float = 0.0
     rank: int = 0
+    missing: float = 0.0  # share of the question's weight found nowhere near this sentence
+    unit_ok: bool = True
 
 
 def is_injection(question: str) -> bool:
@@ -108,11 +110,16 @@ def compose_answer(question: str, query: str, retrieved: list[Retrieved], catalo
     if is_injection(question):
         return _abstain(passages, 0.0, {"injection": True})
     terms, candidates = score_candidates(question, query, passages, catalog, embedder, lexicon)
-    best = candidates[0]
+    best = _first_answering(candidates, terms)
+    if best is None:
+        top = candidates[0]
+        return _abstain(passages, 0.0, {"reason": "no sentence holds what is asked", "entity_ok": top.entity_ok,
+                                        "focus": round(top.focus, 4), "unit": top.type_match})
     confidence = _confidence(best, terms)
     features = {"dense": round(best.dense, 4), "coverage": round(best.coverage, 4),
                 "context_coverage": round(best.context_coverage, 4), "focus": round(best.focus, 4),
-                "type_match": best.type_match, "entity_ok": best.entity_ok, "score": round(best.score, 4)}
+                "missing": round(best.missing, 4), "type_match": best.type_match, "entity_ok": best.entity_ok,
+                "score": round(best.score, 4)}
     if confidence < settings.abstain_below:
         return _abstain(passages, confidence, features)
     chosen = _select(best, candidates, terms, settings)
@@ -123,15 +130,18 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                      lexicon, weights: Weights = WEIGHTS) -> tuple[QueryTerms, list[_Candidate]]:
     """Every sentence of ``passages`` with its features and score, best first."""
     terms = analyse(question, query, catalog, lexicon.entities)
+    asked_total = sum(terms.asked.values())
     query_vector = embedder.embed_query(query)
     candidates: list[_Candidate] = []
     for rank, chunk in enumerate(passages):
         similarities = catalog.sentence_matrix(chunk.chunk_id) @ query_vector
-        context = f"{chunk.doc_title} {chunk.section} {chunk.text}"
+        context = f"{chunk.section} {chunk.text}"
         context_tokens = expand(set(tokenize(context)), context, lexicon.abbreviations)
         context_cov = _coverage(terms.weights, context_tokens) / terms.total
-        entity_ok = _entities_present(terms.entities, context, chunk, catalog)
+        entity_ok = _entities_present(terms.entities, context, chunk, catalog, lexicon)
         passage_dense = float(similarities.max()) if len(similarities) else 0.0
+        discourse_tokens = set(tokenize(" ".join(c.text for c in catalog.preceding(chunk))))
+        heading_tokens = expand(set(tokenize(chunk.section)), chunk.section, lexicon.abbreviations)
         for i, sentence in enumerate(chunk.sentences):
             tokens = expand(set(tokenize(sentence.text)), sentence.text, lexicon.abbreviations)
             covered = frozenset(t for t in terms.weights if t in tokens)
@@ -140,13 +150,17 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
             # the names themselves (the passage check takes care of those).
             attribute_cov = (_coverage(terms.attributes, tokens) / terms.attribute_total
                              if terms.attribute_total else coverage)
-            focus = (_coverage(terms.focus, tokens) / sum(terms.focus.values())) if terms.focus else 1.0
+            # the section heading frames every sentence under it ("...updates to the NCCN guidelines?")
+            focus = (_coverage(terms.focus, tokens | heading_tokens) / sum(terms.focus.values())) if terms.focus else 1.0
+            known = tokens | context_tokens | discourse_tokens
+            missing = (sum(w for t, w in terms.asked.items() if t not in known) / asked_total) if asked_total else 0.0
             candidate = _Candidate(
                 chunk=chunk, index=i, sentence=sentence, score=0.0,
                 dense=float(similarities[i]) if i < len(similarities) else 0.0,
                 coverage=coverage, context_coverage=context_cov, focus=focus,
                 type_match=_matches_type(terms.wants, sentence.text, chunk), entity_ok=entity_ok, covered=covered,
-                attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank,
+                attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank, missing=missing,
+                unit_ok=not terms.units or any(holds_unit(u, sentence.text) for u in terms.units),
             )
             candidate.score = _score(candidate, weights)
             candidates.append(candidate)
@@ -179,15 +193,26 @@ def _coverage(weights: dict[str, float], tokens: set[str]) -> float:
     return sum(w for t, w in weights.items() if t in tokens)
 
 
-def _entities_present(entities: list[str], context: str, chunk: Chunk, catalog: Catalog) -> bool:
-    """Names asked about must be in the passage, the source it cites, or the passages it follows
-    (a paragraph that goes on about "the triplet" after one naming the trial is still about it)."""
+def _entities_present(entities: list[str], context: str, chunk: Chunk, catalog: Catalog, lexicon) -> bool:
+    """Names asked about must be in the passage (or the source it cites). A passage that names
+    nothing itself ("the triplet ...") is about whatever the nearest passage before it named."""
     if not entities:
         return True
     parts = [context, (chunk.reference or {}).get("citation", "")]
-    parts += [c.text for c in catalog.preceding(chunk)]
+    if not _names_a_topic(chunk.text, lexicon):
+        for previous in reversed(catalog.preceding(chunk, n=3)):
+            parts.append(previous.text)
+            if _names_a_topic(previous.text, lexicon):
+                break
     haystack = set(tokenize(" ".join(parts)))
     return all(any(t in haystack for t in distinctive_tokens(e)) for e in entities)
+
+
+def _names_a_topic(text: str, lexicon) -> bool:
+    """Whether ``text`` names a trial, drug or other non-person thing the corpus knows (who is
+    speaking does not change what a passage is about)."""
+    tokens = set(tokenize(text))
+    return any(t in tokens for t in lexicon.topic_tokens)
 
 
 # How much holding the asked-for kind of thing is worth: a question about a journal or DOI is
@@ -213,11 +238,26 @@ def _matches_type(wants: set[str], text: str, chunk: Chunk) -> str | None:
     return max(held, key=_TYPE_BONUS.get) if held else None
 
 
+# How far below the top score a sentence that does hold what is asked may be, to be preferred to it.
+_ANSWERING_MARGIN = 0.15
+
+
+def _first_answering(candidates: list[_Candidate], terms: QueryTerms) -> _Candidate | None:
+    """The best sentence that can answer at all: about the named things, holding every asked-about
+    word the corpus knows (the focus), and a number in the asked-for unit. None: abstain."""
+    floor = candidates[0].score - _ANSWERING_MARGIN
+    for c in candidates:
+        if c.score < floor:
+            break
+        if c.entity_ok and c.unit_ok and c.focus >= 0.999:
+            return c
+    return None
+
+
 def _confidence(best: _Candidate, terms: QueryTerms) -> float:
-    # Similarity alone cannot tell "median OS" from "2-year OS rate"; coverage alone fails on
-    # paraphrases; a fact about another trial fails the entity check.
-    value = 0.45 * best.dense + 0.35 * max(best.coverage, 0.8 * best.context_coverage) + 0.2 * best.focus
-    return value if best.entity_ok else value * 0.5
+    # Similarity says the sentence is on topic; the missing share says whether the question asks
+    # about something (a dose, an age, another trial) that appears nowhere near it.
+    return 0.5 * best.dense + 0.5 * (1.0 - best.missing)
 
 
 def _select(best: _Candidate, candidates: list[_Candidate], terms: QueryTerms,

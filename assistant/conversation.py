@@ -144,7 +144,8 @@ def rewrite_query(question: str, history: list[Turn], catalog=None) -> str:
 def _resolve(question: str, focus: _Focus) -> str:
     if not focus.question and not focus.answer:
         return question
-    own = entities(question)
+    # acronyms of measures ("OS", "PFS") are what is asked about, not who or which trial
+    own = [e for e in entities(question) if not (e.isupper() and len(e) <= 5)]
     if _ATTRIBUTION.search(question) and focus.answer and not _has_quote(question):
         return f"{question} \u201c{_clip(focus.answer, 300)}\u201d"
     ellipsis = _ELLIPSIS.match(question)

@@ -39,14 +39,15 @@ _TYPE_WORDS = frozenset(
 # Words too general to pin down what is asked.
 _GENERIC = frozenset(
     """patients patient people person study trial trials article paper drug drugs treatment therapy regimen
-    regimens thing things one ones information detail details""".split()
+    regimens thing things one ones information detail details population populations group groups cohort
+    subjects participants individuals outcome outcomes finding findings data""".split()
 )
 TYPE_WORDS = frozenset(t for w in _TYPE_WORDS for t in tokenize(w, drop_stopwords=False))
 GENERIC = frozenset(t for w in _GENERIC for t in tokenize(w, drop_stopwords=False))
 # The unit a number must carry to answer a question of this kind.
 _UNITS = {
     "percent": (re.compile(r"\b(percentage|percent|proportion|share|fraction|rates?|how (?:often|common|frequent)|what % )|%", re.I),
-                re.compile(r"\d\s*%")),
+                re.compile(r"\d\s*%(?!\s*CI)")),
     "duration": (re.compile(r"\bhow long\b|\bduration\b|\bhow (?:many|much) (?:months|years|weeks|days|time)\b", re.I),
                  re.compile(r"\d+(?:\.\d+)?\s*(?:months?|years?|weeks?|days?)\b|\d-(?:month|year|week|day)\b", re.I)),
     "count": (re.compile(r"\bhow many (?:patients|people|participants|subjects|individuals)\b|\bsample size\b|\bnumber of (?:patients|people|participants)\b|\benrolled\b", re.I),
@@ -56,8 +57,8 @@ _UNITS = {
 _ABBREVIATION = re.compile(r"([A-Za-z][\w’'-]*(?:\s+[\w’'-]+){0,7})\s+[(\[]([A-Za-z][A-Za-z0-9]{1,9})s?[)\]]")
 _FOCUS = re.compile(
     r"\b(?:what|which)(?:'s|’s)?\s+(?:(?:was|were|is|are|has|have|had)\s+)?(?:the\s+|a\s+|an\s+|its\s+|their\s+)?"
-    r"(?P<f>(?:[\w’'-]+\s+){0,3}?[\w’'-]+?)"
-    r"(?=\s+(?:of|in|for|with|among|between|from|at|on|by|after|before|did|does|do|was|were|is|are|that|when|"
+    r"(?P<f>(?:[\w’'-]+\s+){0,3}?[\w’'-]+?(?:\s+of\s+(?:[\w’'()-]+\s+){0,2}?[\w’'()-]+?)?)"
+    r"(?=\s+(?:in|for|with|among|between|from|at|on|by|after|before|did|does|do|was|were|is|are|that|when|"
     r"reported|seen|observed|given|used|required|needed)\b|\s*[?.]?$)"
     r"|\bhow\s+(?:many|much)\s+(?P<g>[\w’'-]+(?:\s+[\w’'-]+)?)",
     re.I,
@@ -82,10 +83,15 @@ class QueryTerms:
     """What a query is about, for scoring candidate sentences."""
 
     weights: dict[str, float]
-    focus: dict[str, float]
+    focus: dict[str, float]  # the asked-about words the corpus knows: an answer must hold them all
     entities: list[str]  # corpus-known names in the query, normalised
     wants: set[str] = field(default_factory=set)
     attributes: dict[str, float] = field(default_factory=dict)  # weights minus the names' own words
+    asked: dict[str, float] = field(default_factory=dict)  # weights of the words of this turn's question
+
+    @property
+    def units(self) -> set[str]:
+        return self.wants & set(_UNITS)
 
     @property
     def attribute_total(self) -> float:
@@ -114,11 +120,12 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     if m:
         phrase = m.group("f") or m.group("g") or ""
         for token in tokenize(phrase):
-            if token in weights and token not in GENERIC:
+            if token in weights and token not in GENERIC and catalog.lexical.idf(token) is not None:
                 focus[token] = weights[token]
     text = normalise(query)
     entities = [e for e in known_entities if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text)]
     name_tokens = {t for e in entities for t in tokenize(e)}
+    focus = {t: w for t, w in focus.items() if t not in name_tokens}
     attributes = {t: w for t, w in weights.items() if t not in name_tokens}
     wants = set()
     probe = question if len(question) > 12 else query
@@ -131,7 +138,8 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
             wants.add(unit)
     if wants & set(_UNITS):
         wants.discard("number")  # any number will not do when a unit is asked for
-    return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes)
+    return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes,
+                      asked={t: w for t, w in weights.items() if t in asked})
 
 
 def holds_unit(unit: str, text: str) -> bool:
@@ -139,11 +147,14 @@ def holds_unit(unit: str, text: str) -> bool:
     return bool(_UNITS[unit][1].search(text))
 
 
-def distinctive_tokens(name: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def distinctive_tokens(name: str) -> tuple[str, ...]:
     """The words that identify a name ("yee" in "andrew yee", "a061202" in "alliance a061202")."""
-    tokens = tokenize(name)
-    rare = [t for t in tokens if any(ch.isdigit() for ch in t) or _zipf(t) < 4.0]
-    return rare or tokens
+    rare: list[str] = []
+    for word in re.findall(r"[\w-]+", normalise(name)):
+        if any(ch.isdigit() for ch in word) or _zipf(word) < 4.0:
+            rare.extend(tokenize(word, drop_stopwords=False))
+    return tuple(dict.fromkeys(rare)) or tuple(tokenize(name))
 
 
 def _rarest_idf(n_docs: int) -> float:
@@ -200,11 +211,42 @@ class Lexicon:
 
     entities: frozenset[str]
     abbreviations: dict[str, str]
+    people: frozenset[str] = frozenset()
+
+    @property
+    def topic_tokens(self) -> frozenset[str]:
+        """Identifying words of known names that are not people (trials, drugs, organisations)."""
+        if "_topic_tokens" not in self.__dict__:
+            person_words = {t for p in self.people for t in tokenize(p)}
+            rare = {t for e in self.entities for w in re.findall(r"[\w-]+", e)
+                    if any(ch.isdigit() for ch in w) or _zipf(w) < 3.5 for t in tokenize(w, drop_stopwords=False)}
+            object.__setattr__(self, "_topic_tokens", frozenset(rare - person_words))
+        return self.__dict__["_topic_tokens"]
+
+    @property
+    def name_tokens(self) -> frozenset[str]:
+        """The identifying words of every known name ("a061202", "yee", "2014-01")."""
+        if "_name_tokens" not in self.__dict__:
+            object.__setattr__(self, "_name_tokens", frozenset(t for e in self.entities for t in distinctive_tokens(e)))
+        return self.__dict__["_name_tokens"]
+
+
+_CREDENTIALED = re.compile(r"\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2}),\s+(?:MD|PhD|MSc|DO|RN|PharmD)\b")
+_AUTHOR = re.compile(r"\b([A-Z][a-z'’-]+(?:\s[A-Z][a-z'’-]+)?)\s[A-Z]{1,2}(?=,|\.|\s+et al)")
 
 
 def build_lexicon(catalog: Catalog) -> Lexicon:
+    """Names, people and abbreviations of the corpus."""
+    people: set[str] = set()
+    for chunk in catalog.chunks.values():
+        if chunk.speaker:
+            people.add(chunk.speaker)
+        people.update(_CREDENTIALED.findall(chunk.text))
+        if chunk.kind == "reference":
+            people.update(_AUTHOR.findall(chunk.text))
     return Lexicon(entities=known_entities(catalog),
-                   abbreviations=find_abbreviations(c.text for c in catalog.chunks.values()))
+                   abbreviations=find_abbreviations(c.text for c in catalog.chunks.values()),
+                   people=frozenset(people))
 
 
 def known_entities(catalog: Catalog) -> frozenset[str]:
