@@ -166,6 +166,7 @@ def mount(app, assistant: Assistant, settings: Settings, limiter: SlidingWindowL
     return gr.mount_gradio_app(
         app, demo, path="/", footer_links=["api"], run_history=False, ssr_mode=False, mcp_server=False,
         pwa=False, show_error=True, css=CSS_PATH.read_text(encoding="utf-8"),
+        max_file_size=settings.max_body_bytes,  # the chat takes no files; keep Gradio's upload route small
         theme=gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]),
         server_name=settings.host, server_port=settings.port,
     )

@@ -88,8 +88,15 @@ def test_unanswerable_question_shows_the_abstention(page, recorder, screenshot, 
     recorder.assert_stayed_local()
 
 
+def open_on_the_left(html: str) -> str:
+    """The publisher page with the widget configured to open on load, on the left, in green."""
+    return html.replace('data-position="bottom-right"', 'data-position="bottom-left" data-open') \
+        .replace('data-color="#a61b1b"', 'data-color="#0a7d32"')
+
+
 def test_widget_on_an_allowed_site_answers_with_a_citation(page, recorder, screenshot, web_url, web_ports):
-    with static_site({"/": lambda: publisher_page(web_url)}, web_ports["allowed_site"]) as site:
+    pages = {"/": lambda: publisher_page(web_url), "/left": lambda: open_on_the_left(publisher_page(web_url))}
+    with static_site(pages, web_ports["allowed_site"]) as site:
         page.goto(site)
         launcher = page.locator('[data-ask-widget="launcher"]')
         expect(launcher).to_have_text("Ask the article")
@@ -107,6 +114,28 @@ def test_widget_on_an_allowed_site_answers_with_a_citation(page, recorder, scree
         # The close button inside the frame closes the panel through postMessage.
         frame.locator("#close").click()
         expect(page.locator('[data-ask-widget="panel"]')).to_be_hidden()
+
+        # data-open, data-position and data-color: open on load, bottom-left, the site's colour.
+        page.goto(f"{site}/left")
+        panel = page.locator('[data-ask-widget="panel"]')
+        expect(panel).to_be_visible()
+        assert panel.bounding_box()["x"] < page.viewport_size["width"] / 2
+        header = page.frame_locator('[data-ask-widget="frame"]').locator("header")
+        expect(header).to_have_css("background-color", "rgb(10, 125, 50)")
+    recorder.assert_stayed_local()
+
+
+def test_clicking_an_example_question_asks_it(page, recorder, web_url):
+    page.goto(web_url)
+    examples = page.locator("#chat button.example")
+    expect(examples.first).to_be_visible()
+    wanted = examples.first.inner_text().strip()
+    examples.first.click()
+    expect(page.locator('[data-testid="user"]').first).to_contain_text(wanted[:40])
+    expect(page.locator('[data-testid="bot"]')).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
+    expect(page.locator(".stop-button")).to_be_hidden(timeout=REPLY_TIMEOUT_MS)
+    expect(page.locator("#sources-panel .sources.pending")).to_have_count(0, timeout=REPLY_TIMEOUT_MS)
+    expect(page.locator("#sources-panel .sources")).not_to_have_class(re.compile("empty"))
     recorder.assert_stayed_local()
 
 
