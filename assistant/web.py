@@ -17,6 +17,8 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -263,17 +265,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, "Internal error; the server log has the details.")
 
 
-def _add_routes(app: FastAPI, assistant) -> None:
+def _add_routes(app: FastAPI, assistant, concurrency: int) -> None:
+    # The API answers in worker threads; cap them like the chat's queue so a burst queues instead
+    # of oversubscribing the CPU (the model already uses every core for one question).
+    answering = anyio.CapacityLimiter(max(1, concurrency))
+
     @app.post("/api/ask", tags=["api"], summary="Answer a question with cited passages",
               responses={400: {"description": "Unusable question or history ({\"error\": message})"},
                          403: {"description": "Origin not allowed"}, 413: {"description": "Body too large"},
                          422: {"description": "Malformed JSON or fields"},
                          429: {"description": "Rate limited; see Retry-After"},
                          503: {"description": "Index or Chroma unavailable"}})
-    def ask(body: AskRequest) -> dict[str, Any]:
+    async def ask(body: AskRequest) -> dict[str, Any]:
         """The answer object: `answer` (with [n] markers), `citations` (passage, quote, quote_spans,
         section, document, reference), `abstained`, `rewritten_query`, `see_also`, `confidence`."""
-        return assistant.ask(body.question, [m.model_dump() for m in body.history]).to_dict()
+        history = [m.model_dump() for m in body.history]
+        answer = await anyio.to_thread.run_sync(assistant.ask, body.question, history, limiter=answering)
+        return answer.to_dict()
 
     @app.get("/api/health", tags=["api"], summary="Liveness and index size")
     def health() -> dict[str, Any]:
@@ -329,7 +337,7 @@ def create_app(settings: Settings, assistant=None) -> FastAPI:
     app.state.limiter = limiter
     app.state.feedback = feedback
     _install_error_handlers(app)
-    _add_routes(app, assistant)
+    _add_routes(app, assistant, settings.concurrency)
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(RequestGuard, origins=origins, limiter=limiter, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],

@@ -284,3 +284,15 @@ def test_only_the_ui_module_imports_gradio_and_web_imports_nothing_heavy():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_concurrent_questions_get_the_same_answers_as_one_at_a_time(web_url, assistant):
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = [QUESTION, "What is the brand name of ixazomib?", "Where does Andrew Yee work?",
+                 "What is the capital of France?"] * 3
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        responses = list(pool.map(lambda q: post_ask(web_url, {"question": q}), questions))
+    assert [r.status_code for r in responses] == [200] * len(questions)
+    expected = {q: summary(assistant.ask(q, []).to_dict()) for q in set(questions)}
+    assert all(summary(r.json()) == expected[q] for q, r in zip(questions, responses))
