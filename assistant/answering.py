@@ -38,6 +38,9 @@ _INJECTION = re.compile(
     r"|\b(make up|invent|fabricate|your (?:best )?guess|guess (?:the|what)|pretend|role-?play|you are now)\b",
     re.I,
 )
+# Requests to produce something rather than questions about the article.
+_TASK = re.compile(r"^\s*(?:please\s+|can you\s+|could you\s+)?(write|compose|draft|generate|create|translate|"
+                   r"sing|draw|code|program|invent|imagine|tell me a (?:joke|story))\b", re.I)
 _MONTH = re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b|\b(19|20)\d{2}\b")
 _AUTHOR_LIST = re.compile(r"\b[A-Z][\w'’-]+ [A-Z]{1,2}(?:,|\.| et al)")
 _CREDENTIAL = re.compile(r"\b[A-Z][a-z]+,\s+(?:MD|PhD|MSc|DO|RN|PharmD)\b")
@@ -76,6 +79,7 @@ class _Candidate:
     passage_dense: float = 0.0
     rank: int = 0
     missing: float = 0.0  # share of the question's weight found nowhere near this sentence
+    unexplained: float = 0.0  # share of the question's corpus words missing from this passage
     unit_ok: bool = True
 
 
@@ -107,9 +111,11 @@ def compose_answer(question: str, query: str, retrieved: list[Retrieved], catalo
     passages = _candidate_passages(retrieved, catalog, settings.candidate_passages)
     if not passages:
         return _abstain([], 0.0, {})
-    if is_injection(question):
-        return _abstain(passages, 0.0, {"injection": True})
+    if is_injection(question) or _TASK.search(question):
+        return _abstain(passages, 0.0, {"reason": "not a question about the article"})
     terms, candidates = score_candidates(question, query, passages, catalog, embedder, lexicon)
+    if terms.unknown_names:
+        return _abstain(passages, 0.0, {"reason": f"the article never names {', '.join(terms.unknown_names)}"})
     best = _first_answering(candidates, terms)
     if best is None:
         top = candidates[0]
@@ -118,7 +124,7 @@ def compose_answer(question: str, query: str, retrieved: list[Retrieved], catalo
     confidence = _confidence(best, terms)
     features = {"dense": round(best.dense, 4), "coverage": round(best.coverage, 4),
                 "context_coverage": round(best.context_coverage, 4), "focus": round(best.focus, 4),
-                "missing": round(best.missing, 4), "type_match": best.type_match, "entity_ok": best.entity_ok,
+                "missing": round(best.missing, 4), "unexplained": round(best.unexplained, 4), "type_match": best.type_match, "entity_ok": best.entity_ok,
                 "score": round(best.score, 4)}
     if confidence < settings.abstain_below:
         return _abstain(passages, confidence, features)
@@ -131,6 +137,7 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
     """Every sentence of ``passages`` with its features and score, best first."""
     terms = analyse(question, query, catalog, lexicon.entities)
     asked_total = sum(terms.asked.values())
+    known_total = sum(terms.asked_known.values())
     query_vector = embedder.embed_query(query)
     candidates: list[_Candidate] = []
     for rank, chunk in enumerate(passages):
@@ -154,12 +161,15 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
             focus = (_coverage(terms.focus, tokens | heading_tokens) / sum(terms.focus.values())) if terms.focus else 1.0
             known = tokens | context_tokens | discourse_tokens
             missing = (sum(w for t, w in terms.asked.items() if t not in known) / asked_total) if asked_total else 0.0
+            local = tokens | context_tokens
+            unexplained = (sum(w for t, w in terms.asked_known.items() if t not in local) / known_total
+                           if known_total else 0.0)
             candidate = _Candidate(
                 chunk=chunk, index=i, sentence=sentence, score=0.0,
                 dense=float(similarities[i]) if i < len(similarities) else 0.0,
                 coverage=coverage, context_coverage=context_cov, focus=focus,
                 type_match=_matches_type(terms.wants, sentence.text, chunk), entity_ok=entity_ok, covered=covered,
-                attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank, missing=missing,
+                attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank, missing=missing, unexplained=unexplained,
                 unit_ok=not terms.units or any(holds_unit(u, sentence.text) for u in terms.units),
             )
             candidate.score = _score(candidate, weights)
@@ -218,7 +228,7 @@ def _names_a_topic(text: str, lexicon) -> bool:
 # How much holding the asked-for kind of thing is worth: a question about a journal or DOI is
 # answered by a bibliography entry whatever its wording; a number is a weaker cue.
 _TYPE_BONUS = {"reference": 0.3, "person": 0.15, "percent": 0.15, "duration": 0.15, "count": 0.15,
-               "ratio": 0.15, "date": 0.12, "number": 0.1}
+               "ratio": 0.15, "money": 0.15, "dose": 0.15, "age": 0.15, "calendar": 0.15, "date": 0.12, "number": 0.1}
 
 
 def _matches_type(wants: set[str], text: str, chunk: Chunk) -> str | None:
@@ -231,9 +241,8 @@ def _matches_type(wants: set[str], text: str, chunk: Chunk) -> str | None:
         "date": bool(_MONTH.search(text)),
         "number": any(ch.isdigit() for ch in text),
     }
-    for unit in ("percent", "duration", "count", "ratio"):
-        if unit in wants:
-            checks[unit] = holds_unit(unit, text)
+    for unit in wants - set(checks):
+        checks[unit] = holds_unit(unit, text)
     held = [w for w in wants if checks[w]]
     return max(held, key=_TYPE_BONUS.get) if held else None
 

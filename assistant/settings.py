@@ -27,7 +27,7 @@ class Settings:
     # answering (see assistant/answering.py for where the abstention threshold comes from)
     max_answer_sentences: int = 3
     max_answer_chars: int = 600
-    abstain_below: float = 0.55
+    abstain_below: float = 0.15
     # input limits
     max_question_chars: int = 2000
     max_history_messages: int = 20

@@ -53,6 +53,15 @@ _UNITS = {
     "count": (re.compile(r"\bhow many (?:patients|people|participants|subjects|individuals)\b|\bsample size\b|\bnumber of (?:patients|people|participants)\b|\benrolled\b", re.I),
               re.compile(r"\bn\s*=\s*\d+|\b\d+\s+(?:patients|people|participants)\b", re.I)),
     "ratio": (re.compile(r"\b(hazard ratio|odds ratio|hr)\b", re.I), re.compile(r"\b(HR|OR|hazard ratio)\b,?\s*\d")),
+    "money": (re.compile(r"\b(cost|costs|price|priced|pay|paid|charge|dollars?|reimburse\w*)\b", re.I),
+              re.compile(r"[$€£]\s*\d|\b\d[\d,.]*\s*(?:dollars?|usd|eur|euros?)\b", re.I)),
+    "dose": (re.compile(r"\b(dose|doses|dosing|dosage|how many (?:mg|milligrams?|tablets|pills|capsules))\b", re.I),
+             re.compile(r"\b\d+(?:\.\d+)?\s*(?:mg|g|mcg|µg|ml|mg/m2|mg/kg|units?|iu)\b", re.I)),
+    "age": (re.compile(r"\b(age|ages|aged|how old)\b", re.I),
+            re.compile(r"\b\d+(?:\.\d+)?\s*(?:years? old|years of age|yo)\b|\baged?\s+\d", re.I)),
+    "calendar": (re.compile(r"^\s*(?:and\s+)?when\b|\b(?:what|which|in what) (?:year|date|month|day)\b", re.I),
+             re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)\b"
+                        r"|\b(?:19|20)\d{2}\b(?![-–.]\d)")),
 }
 _ABBREVIATION = re.compile(r"([A-Za-z][\w’'-]*(?:\s+[\w’'-]+){0,7})\s+[(\[]([A-Za-z][A-Za-z0-9]{1,9})s?[)\]]")
 _FOCUS = re.compile(
@@ -88,6 +97,8 @@ class QueryTerms:
     wants: set[str] = field(default_factory=set)
     attributes: dict[str, float] = field(default_factory=dict)  # weights minus the names' own words
     asked: dict[str, float] = field(default_factory=dict)  # weights of the words of this turn's question
+    asked_known: dict[str, float] = field(default_factory=dict)  # ...that the corpus uses, minus names
+    unknown_names: list[str] = field(default_factory=list)  # codes/names in the question the corpus never uses
 
     @property
     def units(self) -> set[str]:
@@ -118,9 +129,10 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     focus: dict[str, float] = {}
     m = _FOCUS.search(question) or _FOCUS.search(query)
     if m:
+        counted = m.group("g") is not None  # "how many sites": the counted thing must be named
         phrase = m.group("f") or m.group("g") or ""
         for token in tokenize(phrase):
-            if token in weights and token not in GENERIC and catalog.lexical.idf(token) is not None:
+            if token in weights and token not in GENERIC and (counted or catalog.lexical.idf(token) is not None):
                 focus[token] = weights[token]
     text = normalise(query)
     entities = [e for e in known_entities if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text)]
@@ -138,8 +150,34 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
             wants.add(unit)
     if wants & set(_UNITS):
         wants.discard("number")  # any number will not do when a unit is asked for
+    asked_weights = {t: w for t, w in weights.items() if t in asked}
+    asked_known = {t: w for t, w in asked_weights.items()
+                   if t not in name_tokens and t not in GENERIC and catalog.lexical.idf(t) is not None}
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes,
-                      asked={t: w for t, w in weights.items() if t in asked})
+                      asked=asked_weights, asked_known=asked_known,
+                      unknown_names=_unknown_names(question, catalog))
+
+
+# A trial code or acronym-name: a word with digits, or four or more capitals ("TOURMALINE-MM1").
+_NAME_LIKE = re.compile(r"\b(?=[\w-]*[A-Z])(?:[A-Za-z]+[-]?\d[\w-]*|\d+[-]?[A-Za-z][\w-]*|[A-Z]{3,}(?:-[\w]+)*)\b")
+# General-English frequency below which a word is a technical term (thrombocytopenia, daratumumab).
+_TECHNICAL_ZIPF = 2.5
+
+
+def _unknown_names(question: str, catalog: Catalog) -> list[str]:
+    """Codes and acronym-names in the question that the corpus never uses: a question about
+    another trial or product than the article covers."""
+    unknown = []
+    for m in _NAME_LIKE.finditer(question):
+        word = m.group(0)
+        tokens = tokenize(word, drop_stopwords=False) + tokenize(word + "s", drop_stopwords=False)
+        if tokens and all(catalog.lexical.idf(t) is None for t in tokens):
+            unknown.append(word)
+    without_sites = re.sub(r"\S+\.(?:gov|org|com|net|edu)\b\S*", " ", question.lower())
+    for word in re.findall(r"[a-z][a-z-]{5,}", without_sites):
+        if _zipf(word) < _TECHNICAL_ZIPF and all(catalog.lexical.idf(t) is None for t in tokenize(word)):
+            unknown.append(word)  # a technical term the article never uses
+    return list(dict.fromkeys(unknown))
 
 
 def holds_unit(unit: str, text: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Sequence
 
@@ -24,6 +25,7 @@ class Embedder:
         self.dimension = int(self._model.get_embedding_dimension())
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = query_cache_size
+        self._lock = threading.Lock()  # the web server answers on several threads
 
     def embed_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Embed many passages; float32 array of shape (len(texts), dimension)."""
@@ -37,19 +39,22 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query; a small LRU cache lets retrieval and sentence scoring share one encoding."""
-        cached = self._cache.get(text)
-        if cached is not None:
-            self._cache.move_to_end(text)
-            return cached
+        with self._lock:
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
+                return cached
         vector = self.embed_texts([text])[0]
-        self._cache[text] = vector
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[text] = vector
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         return vector
 
     def clear_cache(self) -> None:
         """Forget cached query vectors (benchmarks time cold turns)."""
-        self._cache.clear()
+        with self._lock:
+            self._cache.clear()
 
     def as_langchain(self, cached: bool = True) -> Embeddings:
         """This model behind LangChain's ``Embeddings`` interface."""
