@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from assistant.citations import citation_for, unsupported_numbers
 from assistant.retrieval import Retrieved
 from assistant.settings import Settings
-from assistant.terms import QueryTerms, analyse, distinctive_tokens, expand, holds_unit
+from assistant.terms import STATISTIC_WORDS, QueryTerms, analyse, distinctive_tokens, expand, holds_unit
 from corpus.chunking import Chunk, Sentence
 from index.catalog import Catalog
 from index.embedding import Embedder
@@ -80,6 +80,7 @@ class _Candidate:
     rank: int = 0
     missing: float = 0.0  # share of the question's weight found nowhere near this sentence
     unexplained: float = 0.0  # share of the question's corpus words missing from this passage
+    about: frozenset[str] = frozenset()  # which asked-about names this passage is about
     unit_ok: bool = True
 
 
@@ -117,6 +118,16 @@ def compose_answer(question: str, query: str, retrieved: list[Retrieved], catalo
     if terms.unknown_names:
         return _abstain(passages, 0.0, {"reason": f"the article never names {', '.join(terms.unknown_names)}"})
     best = _first_answering(candidates, terms)
+    # A sentence naming both things compared but nothing asked about them ("...data from A and B
+    # trials") is no answer: look for one sentence about each instead.
+    if len(terms.entities) >= 2 and (best is None or (best.attribute_coverage == 0 and terms.attribute_total)):
+        sides = _per_name_answers(candidates, terms)
+        if sides:
+            confidence = min(_confidence(c, terms) for c in sides)
+            features = {"comparison": True, "dense": round(min(c.dense for c in sides), 4)}
+            if confidence >= settings.abstain_below:
+                return _render(sides, confidence, features, passages)
+        best = best if best is not None and best.attribute_coverage > 0 else None
     if best is None:
         top = candidates[0]
         return _abstain(passages, 0.0, {"reason": "no sentence holds what is asked", "entity_ok": top.entity_ok,
@@ -145,7 +156,8 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
         context = f"{chunk.section} {chunk.text}"
         context_tokens = expand(set(tokenize(context)), context, lexicon.abbreviations)
         context_cov = _coverage(terms.weights, context_tokens) / terms.total
-        entity_ok = _entities_present(terms.entities, context, chunk, catalog, lexicon)
+        about = _entities_present(terms.entities, context, chunk, catalog, lexicon)
+        entity_ok = len(about) == len(terms.entities)
         passage_dense = float(similarities.max()) if len(similarities) else 0.0
         discourse_tokens = set(tokenize(" ".join(c.text for c in catalog.preceding(chunk))))
         heading_tokens = expand(set(tokenize(chunk.section)), chunk.section, lexicon.abbreviations)
@@ -158,7 +170,7 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
             attribute_cov = (_coverage(terms.attributes, tokens) / terms.attribute_total
                              if terms.attribute_total else coverage)
             # the section heading frames every sentence under it ("...updates to the NCCN guidelines?")
-            focus = (_coverage(terms.focus, tokens | heading_tokens) / sum(terms.focus.values())) if terms.focus else 1.0
+            focus = _focus_coverage(terms.focus, tokens | heading_tokens, context_tokens)
             known = tokens | context_tokens | discourse_tokens
             missing = (sum(w for t, w in terms.asked.items() if t not in known) / asked_total) if asked_total else 0.0
             local = tokens | context_tokens
@@ -169,6 +181,7 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                 dense=float(similarities[i]) if i < len(similarities) else 0.0,
                 coverage=coverage, context_coverage=context_cov, focus=focus,
                 type_match=_matches_type(terms.wants, sentence.text, chunk), entity_ok=entity_ok, covered=covered,
+                about=about,
                 attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank, missing=missing, unexplained=unexplained,
                 unit_ok=not terms.units or any(holds_unit(u, sentence.text) for u in terms.units),
             )
@@ -199,23 +212,33 @@ def _candidate_passages(retrieved: list[Retrieved], catalog: Catalog, n: int) ->
     return top + linked
 
 
+def _focus_coverage(focus: dict[str, float], sentence_tokens: set[str], passage_tokens: set[str]) -> float:
+    """Share of the focus held. A statistic asked for ("median", "hazard ratio") must be in the
+    sentence itself; the thing it is about ("PFS") may be set by the passage around it."""
+    if not focus:
+        return 1.0
+    held = sum(w for t, w in focus.items()
+               if t in sentence_tokens or (t not in STATISTIC_WORDS and t in passage_tokens))
+    return held / sum(focus.values())
+
+
 def _coverage(weights: dict[str, float], tokens: set[str]) -> float:
     return sum(w for t, w in weights.items() if t in tokens)
 
 
-def _entities_present(entities: list[str], context: str, chunk: Chunk, catalog: Catalog, lexicon) -> bool:
-    """Names asked about must be in the passage (or the source it cites). A passage that names
-    nothing itself ("the triplet ...") is about whatever the nearest passage before it named."""
+def _entities_present(entities: list[str], context: str, chunk: Chunk, catalog: Catalog, lexicon) -> frozenset[str]:
+    """The asked-about names this passage is about: named in it (or in the source it cites), or,
+    for a passage that names nothing itself ("the triplet ..."), in the nearest passage before it."""
     if not entities:
-        return True
+        return frozenset()
     parts = [context, (chunk.reference or {}).get("citation", "")]
-    if not _names_a_topic(chunk.text, lexicon):
+    if chunk.kind != "reference" and not _names_a_topic(chunk.text, lexicon):
         for previous in reversed(catalog.preceding(chunk, n=3)):
             parts.append(previous.text)
             if _names_a_topic(previous.text, lexicon):
                 break
     haystack = set(tokenize(" ".join(parts)))
-    return all(any(t in haystack for t in distinctive_tokens(e)) for e in entities)
+    return frozenset(e for e in entities if any(t in haystack for t in distinctive_tokens(e)))
 
 
 def _names_a_topic(text: str, lexicon) -> bool:
@@ -263,6 +286,18 @@ def _first_answering(candidates: list[_Candidate], terms: QueryTerms) -> _Candid
     return None
 
 
+def _per_name_answers(candidates: list[_Candidate], terms: QueryTerms) -> list[_Candidate]:
+    """For a question about two or more named things that no one passage covers ("How did the
+    end points differ between A and B?"): the best answering sentence about each, or []."""
+    picks: list[_Candidate] = []
+    for name in terms.entities:
+        pick = next((c for c in candidates if c.about == frozenset({name}) and c.unit_ok and c.focus >= 0.999), None)
+        if pick is None or pick.chunk in [p.chunk for p in picks]:
+            return []
+        picks.append(pick)
+    return picks
+
+
 def _confidence(best: _Candidate, terms: QueryTerms) -> float:
     # Similarity says the sentence is on topic; the missing share says whether the question asks
     # about something (a dose, an age, another trial) that appears nowhere near it.
@@ -277,6 +312,12 @@ def _select(best: _Candidate, candidates: list[_Candidate], terms: QueryTerms,
         previous = next((c for c in candidates if c.chunk is best.chunk and c.index == best.index - 1), None)
         if previous is not None:
             chosen.insert(0, previous)
+    # A sentence that only restates the question ("It has 2 key features") is followed by the
+    # one that says what they are.
+    if _novelty(best, terms) < 0.35:
+        following = next((c for c in candidates if c.chunk is best.chunk and c.index == best.index + 1), None)
+        if following is not None:
+            chosen.append(following)
     covered = set().union(*(c.covered for c in chosen))
     for other in candidates[1:8]:
         if len(chosen) >= settings.max_answer_sentences or other in chosen or not other.entity_ok:
@@ -288,6 +329,14 @@ def _select(best: _Candidate, candidates: list[_Candidate], terms: QueryTerms,
     while len(chosen) > 1 and sum(len(c.sentence.text) + 5 for c in chosen) > settings.max_answer_chars:
         chosen.pop()
     return chosen
+
+
+def _novelty(candidate: _Candidate, terms: QueryTerms) -> float:
+    """Share of the sentence's words that the question did not already use."""
+    words = set(tokenize(candidate.sentence.text))
+    if not words:
+        return 0.0
+    return len(words - set(terms.weights) - set(terms.focus)) / len(words)
 
 
 def _render(chosen: list[_Candidate], confidence: float, features: dict, passages: list[Chunk]) -> Composed:

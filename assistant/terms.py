@@ -72,6 +72,11 @@ _FOCUS = re.compile(
     r"|\bhow\s+(?:many|much)\s+(?P<g>[\w’'-]+(?:\s+[\w’'-]+)?)",
     re.I,
 )
+_WH = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how|is|was|were|are|did|does|do|can|could|should|"
+                 r"list|name|give|tell|describe|compare)\b", re.I)
+# Words naming a statistic: the sentence quoted must report that statistic itself, not a neighbour's.
+STATISTIC_WORDS = frozenset(t for w in """median mean average rate rates ratio hazard odds percentage proportion
+    probability incidence prevalence range interval""".split() for t in tokenize(w, drop_stopwords=False))
 _ASKS_NUMBER = re.compile(
     r"\b(how (?:many|much|long|often|large|big|likely)|what (?:percentage|proportion|fraction|number|share)|"
     r"median|rates?|hazard ratio|hr|percent(?:age)?|confidence interval|ci|odds|risk reduction|sample size|"
@@ -135,12 +140,15 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
             if token in weights and token not in GENERIC and (counted or catalog.lexical.idf(token) is not None):
                 focus[token] = weights[token]
     text = normalise(query)
-    entities = [e for e in known_entities if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text)]
+    found = [e for e in known_entities if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text)]
+    # "alliance a061202" and "a061202" are one name
+    entities = sorted(e for e in found if not any(e != o and e in o for o in found))
     name_tokens = {t for e in entities for t in tokenize(e)}
     focus = {t: w for t, w in focus.items() if t not in name_tokens}
     attributes = {t: w for t, w in weights.items() if t not in name_tokens}
     wants = set()
-    probe = question if len(question) > 12 else query
+    # an elliptical follow-up ("And the IFM 2014-01 study?") asks what the rewritten query asks
+    probe = question if _WH.search(question) else query
     for name, pattern in (("reference", _ASKS_REFERENCE), ("person", _ASKS_PERSON), ("date", _ASKS_DATE),
                           ("number", _ASKS_NUMBER)):
         if pattern.search(probe):

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 # Bump when tokens change: the BM25 index in the catalog is rebuilt (no re-embedding needed).
-LEXICAL_VERSION = "2"
+LEXICAL_VERSION = "3"
 _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve".split()) if i >= 2}
 
@@ -58,10 +58,13 @@ def tokenize(text: str, drop_stopwords: bool = True) -> list[str]:
         if drop_stopwords and tok in STOPWORDS:
             continue
         tok = _NUMBER_WORDS.get(tok, tok)
-        tokens.append(_stem(tok))
         if "-" in tok or "/" in tok:
+            # a code ("2014-01", "27.1-ne") is a token of its own; a compound word is its parts
+            if any(ch.isdigit() for ch in tok):
+                tokens.append(tok)
             tokens.extend(_stem(p) for p in re.split(r"[-/]", tok) if p and p not in STOPWORDS and p != tok)
         else:
+            tokens.append(_stem(tok))
             prefix = re.match(r"([a-z]{3,})\d", tok)
             if prefix:
                 tokens.append(prefix.group(1))
