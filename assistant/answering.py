@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from assistant.citations import citation_for, unsupported_numbers
 from assistant.retrieval import Retrieved
 from assistant.settings import Settings
-from assistant.terms import STATISTIC_WORDS, QueryTerms, analyse, distinctive_tokens, expand, holds_unit
+from assistant.terms import STATISTIC_WORDS, QueryTerms, analyse, distinctive_tokens, end_points, expand, holds_unit
 from corpus.chunking import Chunk, Sentence
 from index.catalog import Catalog
 from index.embedding import Embedder
@@ -38,6 +38,7 @@ _INJECTION = re.compile(
     r"|\b(make up|invent|fabricate|your (?:best )?guess|guess (?:the|what)|pretend|role-?play|you are now)\b",
     re.I,
 )
+_COMPARISON = re.compile(r"\b(compar\w*|differ\w*|versus|vs\.?|between|contrast\w*|each|both)\b", re.I)
 # Requests to produce something rather than questions about the article.
 _TASK = re.compile(r"^\s*(?:please\s+|can you\s+|could you\s+)?(write|compose|draft|generate|create|translate|"
                    r"sing|draw|code|program|invent|imagine|tell me a (?:joke|story))\b", re.I)
@@ -120,14 +121,15 @@ def compose_answer(question: str, query: str, retrieved: list[Retrieved], catalo
     best = _first_answering(candidates, terms)
     # A sentence naming both things compared but nothing asked about them ("...data from A and B
     # trials") is no answer: look for one sentence about each instead.
-    if len(terms.entities) >= 2 and (best is None or (best.attribute_coverage == 0 and terms.attribute_total)):
+    comparing = len(terms.entities) >= 2 and bool(_COMPARISON.search(question))
+    if comparing and (best is None or (best.attribute_coverage == 0 and terms.attribute_total)):
         sides = _per_name_answers(candidates, terms)
         if sides:
             confidence = min(_confidence(c, terms) for c in sides)
             features = {"comparison": True, "dense": round(min(c.dense for c in sides), 4)}
             if confidence >= settings.abstain_below:
                 return _render(sides, confidence, features, passages)
-        best = best if best is not None and best.attribute_coverage > 0 else None
+        best = best if best is not None and (best.attribute_coverage > 0 or not terms.attribute_total) else None
     if best is None:
         top = candidates[0]
         return _abstain(passages, 0.0, {"reason": "no sentence holds what is asked", "entity_ok": top.entity_ok,
@@ -214,11 +216,14 @@ def _candidate_passages(retrieved: list[Retrieved], catalog: Catalog, n: int) ->
 
 def _focus_coverage(focus: dict[str, float], sentence_tokens: set[str], passage_tokens: set[str]) -> float:
     """Share of the focus held. A statistic asked for ("median", "hazard ratio") must be in the
-    sentence itself; the thing it is about ("PFS") may be set by the passage around it."""
+    sentence itself; the end point it is about ("PFS") may be set by the passage around it, unless
+    the sentence reports another end point ("median PFS" does not answer "median OS")."""
     if not focus:
         return 1.0
+    asked_points = end_points(set(focus))
+    other_point = bool(end_points(sentence_tokens) - asked_points) and bool(asked_points - end_points(sentence_tokens))
     held = sum(w for t, w in focus.items()
-               if t in sentence_tokens or (t not in STATISTIC_WORDS and t in passage_tokens))
+               if t in sentence_tokens or (not other_point and t not in STATISTIC_WORDS and t in passage_tokens))
     return held / sum(focus.values())
 
 

@@ -42,8 +42,30 @@ class Turn:
     content: str
 
 
+# Characters that carry no meaning in a question and can hide or reorder text: C0/C1 controls (tab and
+# newline become spaces below), byte-order marks and the bidirectional embedding/override/isolate controls.
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\u202a-\u202e\u2066-\u2069]")
+# What undecodable input leaves behind: lone surrogates (bytes that were not UTF-8, kept by Python's
+# surrogateescape, e.g. in argv) and the replacement character of a lenient decoder. They would make
+# the answer impossible to encode as UTF-8; they are word breaks at most.
+_UNDECODABLE = re.compile("[\ud800-\udfff\ufffd]")
+
+
+def readable_text(text: str) -> str:
+    """``text`` without control, bidi-override or undecodable characters, whitespace collapsed.
+
+    Letters of every script, combining marks, emoji and zero-width joiners are kept.
+    """
+    return " ".join(_UNDECODABLE.sub(" ", _INVISIBLE.sub("", text)).split())
+
+
 def clean_history(history, max_messages: int = 20, max_chars: int = 4000) -> list[Turn]:
     """Validate ``[{role, content}]`` messages and keep the most recent ones within the limits.
+
+    Every message is checked (a malformed one anywhere is an error) and cleaned like a question. A long
+    conversation is cut from its oldest end: at most ``max_messages`` messages and ``max_chars``
+    characters in all, so a turn's cost stays bounded whatever the caller sends; the oldest message
+    kept may be shortened (its start is kept).
 
     Raises:
         InputError: history is not a list of objects with a known role and text content.
@@ -58,14 +80,21 @@ def clean_history(history, max_messages: int = 20, max_chars: int = 4000) -> lis
             raise InputError(f"history[{i}] must be an object with 'role' and 'content'.")
         role, content = message.get("role"), message.get("content")
         if role not in ROLES:
-            raise InputError(f"history[{i}].role must be 'user' or 'assistant', not {role!r}.")
+            raise InputError(f"history[{i}].role must be 'user' or 'assistant', not {str(role)[:40]!r}.")
         if not isinstance(content, str):
             raise InputError(f"history[{i}].content must be a string.")
-        content = " ".join(_MARKER.sub("", content).split())
+        content = readable_text(_MARKER.sub("", content))
         if content:
-            turns.append(Turn(role, content[:max_chars]))
-    # Long conversations: only the recent turns can be what a follow-up refers to.
-    return turns[-max_messages:]
+            turns.append(Turn(role, content))
+    # Only the recent turns can be what a follow-up refers to.
+    kept: list[Turn] = []
+    budget = max_chars
+    for turn in reversed(turns[-max_messages:] if max_messages > 0 else []):
+        if budget <= 0:
+            break
+        kept.append(Turn(turn.role, turn.content[:budget]))
+        budget -= len(kept[-1].content)
+    return kept[::-1]
 
 
 def entities(text: str) -> list[str]:
@@ -97,6 +126,7 @@ class _Focus:
     topic_words: str = ""
     answer: str = ""
     person: str = ""  # the last person named or quoted, for he/she/his/her
+    people: frozenset[str] = frozenset()  # the people the corpus knows
 
     def best(self) -> str:
         if self.entities:
@@ -118,21 +148,29 @@ class _Focus:
         self._note_person(text)
 
     def _note_person(self, text: str) -> None:
+        """Remember the last person quoted or named (only names the corpus knows as people)."""
         quoted = _SPEAKER_IN_TEXT.findall(text)
         if quoted:
             self.person = quoted[-1]
             return
-        for name in entities(text):
-            words = name.split()
-            if 1 <= len(words) <= 3 and all(w[:1].isupper() and w[1:].islower() for w in words):
-                self.person = name  # a capitalised name like "Krina Patel" or "Yee"
+        last = None
+        for name in self.people:
+            for m in re.finditer(r"\b" + re.escape(name) + r"\b", text):
+                if last is None or m.start() > last[0] or (m.start() == last[0] and len(name) > len(last[1])):
+                    last = (m.start(), name)
+        if last:
+            self.person = last[1]
 
 
-def rewrite_query(question: str, history: list[Turn], catalog=None) -> str:
-    """A standalone search query for ``question`` given earlier turns (unchanged when standalone)."""
+def rewrite_query(question: str, history: list[Turn], people: frozenset[str] = frozenset()) -> str:
+    """A standalone search query for ``question`` given earlier turns (unchanged when standalone).
+
+    Args:
+        people: names the corpus knows as people, to resolve "he"/"she"/"her".
+    """
     if not history:
         return question
-    focus = _Focus()
+    focus = _Focus(people=people)
     for turn in history:
         if turn.role == "user":
             focus.after_user(_resolve(turn.content, focus))
@@ -146,7 +184,9 @@ def _resolve(question: str, focus: _Focus) -> str:
         return question
     # acronyms of measures ("OS", "PFS") are what is asked about, not who or which trial
     own = [e for e in entities(question) if not (e.isupper() and len(e) <= 5)]
-    if _ATTRIBUTION.search(question) and focus.answer and not _has_quote(question):
+    if (_ATTRIBUTION.search(question) and focus.answer and not _has_quote(question)
+            and len([t for t in tokenize(question) if t not in _LEADING]) <= 2):
+        # "Who said that?": "that" is the last answer
         return f"{question} \u201c{_clip(focus.answer, 300)}\u201d"
     ellipsis = _ELLIPSIS.match(question)
     if ellipsis and focus.question:
@@ -158,7 +198,14 @@ def _resolve(question: str, focus: _Focus) -> str:
                     swapped = swapped.replace(old, own[0])
             if swapped != focus.question:
                 return swapped
-        return f"{focus.question.rstrip()} {rest[:1].upper()}{rest[1:]}" if rest else focus.question
+        if not rest:
+            return focus.question
+        if _WH_START.match(rest):  # "And how many patients?": a new question about the same thing
+            return _resolve(rest[:1].upper() + rest[1:], focus)
+        swapped = _swap_focus(focus.question, rest)
+        if swapped:
+            return swapped
+        return f"{focus.question.rstrip()} {rest[:1].upper()}{rest[1:]}"
     target = focus.best()
     if own or not target:
         return question
@@ -175,6 +222,26 @@ def _resolve(question: str, focus: _Focus) -> str:
         return _PRONOUN.sub(swap, question, count=1)
     context = focus.topic_words if focus.topic_words and focus.topic_words != target else ""
     return f"{question.rstrip()} ({target})"
+
+
+_WH_START = re.compile(r"^(?:what|which|who|whom|whose|when|where|why|how)\b", re.I)
+_QUALIFIER = re.compile(r"^(?:in|for|with|among|at|on|by|after|before|during|from|of|versus|vs\.?|compared)\b", re.I)
+
+
+def _swap_focus(previous: str, rest: str) -> str | None:
+    """"What was the primary end point of X?" + "the ORR?" -> "What was the ORR of X?".
+    A rest that is a qualifier ("in standard-risk patients?") is not a new focus: None."""
+    from assistant.terms import focus_span
+
+    rest = rest.strip().rstrip("?.!").strip()
+    if not rest or _QUALIFIER.match(rest) or len(rest.split()) > 6:
+        return None
+    span = focus_span(previous)
+    if span is None:
+        return None
+    start, end = span
+    noun = re.sub(r"^(?:the|its|their|a|an)\s+", "", rest, flags=re.I)
+    return previous[:start] + noun + previous[end:]
 
 
 def _has_quote(text: str) -> bool:

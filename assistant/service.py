@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from assistant.answering import compose_answer
-from assistant.conversation import clean_history, rewrite_query
+from assistant.conversation import clean_history, readable_text, rewrite_query
 from assistant.errors import InputError
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
@@ -63,9 +63,10 @@ class Assistant:
         Raises:
             IndexNotFoundError / IndexMismatchError / StoreUnavailableError with a next step.
         """
-        embedder = embedder or Embedder()
+        # The store first: an unreachable Chroma server is reported before the model's seconds of loading.
         client = connect(settings.chroma_dir, settings.chroma_url)
         store = ChunkStore(client, settings.collection)
+        embedder = embedder or Embedder()
         catalog = open_index(store, settings.catalog_dir, embedder)
         return cls(settings, embedder, store, catalog)
 
@@ -79,7 +80,7 @@ class Assistant:
         started = time.perf_counter()
         question = validate_question(question, self.settings.max_question_chars)
         turns = clean_history(history, self.settings.max_history_messages, self.settings.max_history_chars)
-        query = rewrite_query(question, turns, self.catalog)
+        query = rewrite_query(question, turns, self.lexicon.people)
         retrieved = self.retriever.retrieve(query)
         composed = compose_answer(question, query, retrieved, self.catalog, self.embedder, self.settings,
                                   self.lexicon)
@@ -97,15 +98,19 @@ class Assistant:
 
 
 def validate_question(question, max_chars: int) -> str:
-    """The question stripped of control characters, or InputError saying what is wrong."""
+    """The question cleaned by ``readable_text`` (controls and undecodable bytes dropped), or InputError
+    saying what is wrong: not a string, empty, nothing readable, or longer than ``max_chars``."""
     if not isinstance(question, str):
         raise InputError(f"The question must be a string, not {type(question).__name__}.")
-    cleaned = "".join(ch for ch in question if ch in "\n\t" or (ord(ch) >= 32 and not 0x7F <= ord(ch) < 0xA0))
-    cleaned = " ".join(cleaned.replace("\ufffd", " ").split())
+    cleaned = readable_text(question)
     if not cleaned:
+        if question.strip():
+            raise InputError("The question has no readable text (only control characters or bytes that are not "
+                             "UTF-8). Type a question about the article.")
         raise InputError("The question is empty. Type a question about the article.")
     if len(cleaned) > max_chars:
         raise InputError(
-            f"The question is {len(cleaned)} characters long; the limit is {max_chars}. Shorten it and ask again."
+            f"The question is {len(cleaned)} characters long; the limit is {max_chars} characters. "
+            "Shorten it and ask again."
         )
     return cleaned

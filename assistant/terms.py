@@ -68,7 +68,7 @@ _FOCUS = re.compile(
     r"\b(?:what|which)(?:'s|’s)?\s+(?:(?:was|were|is|are|has|have|had)\s+)?(?:the\s+|a\s+|an\s+|its\s+|their\s+)?"
     r"(?P<f>(?:[\w’'-]+\s+){0,3}?[\w’'-]+?(?:\s+of\s+(?:[\w’'()-]+\s+){0,2}?[\w’'()-]+?)?)"
     r"(?=\s+(?:in|for|with|among|between|from|at|on|by|after|before|did|does|do|was|were|is|are|that|when|"
-    r"reported|seen|observed|given|used|required|needed)\b|\s*[?.]?$)"
+    r"reported|seen|observed|given|used|required|needed)\b|\s*[?.]?$|\s*[?.(])"
     r"|\bhow\s+(?:many|much)\s+(?P<g>[\w’'-]+(?:\s+[\w’'-]+)?)",
     re.I,
 )
@@ -140,7 +140,8 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
             if token in weights and token not in GENERIC and (counted or catalog.lexical.idf(token) is not None):
                 focus[token] = weights[token]
     text = normalise(query)
-    found = [e for e in known_entities if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text)]
+    found = [e for e in known_entities if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text)
+             or _names_by_first_word(e, query)]
     # "alliance a061202" and "a061202" are one name
     entities = sorted(e for e in found if not any(e != o and e in o for o in found))
     name_tokens = {t for e in entities for t in tokenize(e)}
@@ -188,6 +189,24 @@ def _unknown_names(question: str, catalog: Catalog) -> list[str]:
     return list(dict.fromkeys(unknown))
 
 
+# Trial end points: a sentence reporting one of them does not answer a question about another.
+END_POINTS = ("os", "pfs", "ttp", "orr", "dor", "efs", "dfs", "cr", "pr", "vgpr", "mrd")
+
+
+def end_points(tokens: set[str]) -> set[str]:
+    """The end points named in ``tokens`` (by abbreviation or by all the words of its long form)."""
+    return {p for p in END_POINTS if p in tokens or all(t in tokens for t in tokenize(GLOSSARY[p]))}
+
+
+def focus_span(question: str) -> tuple[int, int] | None:
+    """Where the asked-about phrase of ``question`` is ("median OS" in "What was the median OS in X?")."""
+    m = _FOCUS.search(question)
+    if not m:
+        return None
+    group = "f" if m.group("f") is not None else "g"
+    return m.start(group), m.end(group)
+
+
 def holds_unit(unit: str, text: str) -> bool:
     """Whether ``text`` has a number in the unit a question of kind ``unit`` asks for."""
     return bool(_UNITS[unit][1].search(text))
@@ -201,6 +220,18 @@ def distinctive_tokens(name: str) -> tuple[str, ...]:
         if any(ch.isdigit() for ch in word) or _zipf(word) < 4.0:
             rare.extend(tokenize(word, drop_stopwords=False))
     return tuple(dict.fromkeys(rare)) or tuple(tokenize(name))
+
+
+def _names_by_first_word(entity: str, query: str) -> bool:
+    """"the Alliance trial" names "alliance a061202": a capitalised first word of a multi-word name."""
+    words = entity.split()
+    if len(words) < 2 or len(words[0]) < 4 or words[0] in _LOWER_STOP:
+        return False
+    m = re.search(r"(?<![\w-])" + re.escape(words[0]) + r"(?![\w-])", query, re.I)
+    return bool(m and query[m.start()].isupper())
+
+
+_LOWER_STOP = frozenset("clinical national university department division center cancer accessed".split())
 
 
 def _rarest_idf(n_docs: int) -> float:
