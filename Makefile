@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup browser index run chat test test-fast eval bench clean
+.PHONY: setup browser index run chat test test-fast eval bench bench-corpus bench-full clean
 
 setup: $(STAMP)
 
@@ -48,8 +48,21 @@ test-fast: setup
 eval: setup
 	$(PY) -m eval --qa eval/qa.jsonl --out eval/out --baselines
 
-bench: setup
+# Debian documentation packages the growth benchmark's distractor documents come from (bench/distractors.py).
+BENCH_CORPUS := python3.11-doc postgresql-doc-15
+bench-corpus:
+	@test -d /usr/share/doc/python3.11/html -a -d /usr/share/doc/postgresql-doc-15/html || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q $(BENCH_CORPUS); \
+		else sudo apt-get update -q && sudo apt-get install -y -q $(BENCH_CORPUS); fi; }
+
+# The cheap parts (turn, /api/ask, cold start, ingest, growth at +10k distractor chunks); see bench/results.md.
+bench: setup bench-corpus
+	$(PY) -m bench.distractors --sizes 10000
 	$(PY) -m bench
+
+# Adds the ~100k-chunk growth run: hours of embedding on 2 cores (estimate in bench/results.md).
+bench-full: bench
+	$(PY) -m bench.growth --sizes 0,10000,100000 --reuse-index
 
 clean:
 	rm -rf data eval/out bench/out artifacts
