@@ -101,7 +101,7 @@ def measure_stages(assistant, items: Sequence) -> dict:
         assistant.embedder.clear_cache()
         _, total = clock(assistant.ask, item.question, item.history)
         turns, t_clean = clock(clean_history, item.history, settings.max_history_messages, settings.max_history_chars)
-        query, t_rewrite = clock(rewrite_query, question, turns, catalog)
+        query, t_rewrite = clock(rewrite_query, question, turns, assistant.lexicon.people)
         assistant.embedder.clear_cache()
         vector, t_embed = clock(assistant.embedder.embed_query, query)
         _, t_dense = clock(assistant.store.query, vector, settings.dense_k)
