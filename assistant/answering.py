@@ -80,7 +80,6 @@ class _Candidate:
     passage_dense: float = 0.0
     rank: int = 0
     missing: float = 0.0  # share of the question's weight found nowhere near this sentence
-    unexplained: float = 0.0  # share of the question's corpus words missing from this passage
     about: frozenset[str] = frozenset()  # which asked-about names this passage is about
     unit_ok: bool = True
 
@@ -137,7 +136,7 @@ def compose_answer(question: str, query: str, retrieved: list[Retrieved], catalo
     confidence = _confidence(best, terms)
     features = {"dense": round(best.dense, 4), "coverage": round(best.coverage, 4),
                 "context_coverage": round(best.context_coverage, 4), "focus": round(best.focus, 4),
-                "missing": round(best.missing, 4), "unexplained": round(best.unexplained, 4), "type_match": best.type_match, "entity_ok": best.entity_ok,
+                "missing": round(best.missing, 4), "type_match": best.type_match, "entity_ok": best.entity_ok,
                 "score": round(best.score, 4)}
     if confidence < settings.abstain_below:
         return _abstain(passages, confidence, features)
@@ -150,21 +149,18 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
     """Every sentence of ``passages`` with its features and score, best first."""
     terms = analyse(question, query, catalog, lexicon.entities)
     asked_total = sum(terms.asked.values())
-    known_total = sum(terms.asked_known.values())
     query_vector = embedder.embed_query(query)
     candidates: list[_Candidate] = []
     for rank, chunk in enumerate(passages):
         similarities = catalog.sentence_matrix(chunk.chunk_id) @ query_vector
-        context = f"{chunk.section} {chunk.text}"
-        context_tokens = expand(set(tokenize(context)), context, lexicon.abbreviations)
+        words = _passage_words(chunk, catalog, lexicon)
+        context_tokens = words.context
         context_cov = _coverage(terms.weights, context_tokens) / terms.total
-        about = _entities_present(terms.entities, context, chunk, catalog, lexicon)
+        about = _entities_present(terms.entities, words)
         entity_ok = len(about) == len(terms.entities)
         passage_dense = float(similarities.max()) if len(similarities) else 0.0
-        discourse_tokens = set(tokenize(" ".join(c.text for c in catalog.preceding(chunk))))
-        heading_tokens = expand(set(tokenize(chunk.section)), chunk.section, lexicon.abbreviations)
         for i, sentence in enumerate(chunk.sentences):
-            tokens = expand(set(tokenize(sentence.text)), sentence.text, lexicon.abbreviations)
+            tokens = words.sentences[i]
             covered = frozenset(t for t in terms.weights if t in tokens)
             coverage = sum(terms.weights[t] for t in covered) / terms.total
             # Which sentence answers is decided by what is asked about the named things, not by
@@ -172,19 +168,16 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
             attribute_cov = (_coverage(terms.attributes, tokens) / terms.attribute_total
                              if terms.attribute_total else coverage)
             # the section heading frames every sentence under it ("...updates to the NCCN guidelines?")
-            focus = _focus_coverage(terms.focus, tokens | heading_tokens, context_tokens)
-            known = tokens | context_tokens | discourse_tokens
+            focus = _focus_coverage(terms.focus, tokens | words.heading, context_tokens)
+            known = tokens | context_tokens | words.discourse
             missing = (sum(w for t, w in terms.asked.items() if t not in known) / asked_total) if asked_total else 0.0
-            local = tokens | context_tokens
-            unexplained = (sum(w for t, w in terms.asked_known.items() if t not in local) / known_total
-                           if known_total else 0.0)
             candidate = _Candidate(
                 chunk=chunk, index=i, sentence=sentence, score=0.0,
                 dense=float(similarities[i]) if i < len(similarities) else 0.0,
                 coverage=coverage, context_coverage=context_cov, focus=focus,
                 type_match=_matches_type(terms.wants, sentence.text, chunk), entity_ok=entity_ok, covered=covered,
                 about=about,
-                attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank, missing=missing, unexplained=unexplained,
+                attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank, missing=missing,
                 unit_ok=not terms.units or any(holds_unit(u, sentence.text) for u in terms.units),
             )
             candidate.score = _score(candidate, weights)
@@ -231,19 +224,53 @@ def _coverage(weights: dict[str, float], tokens: set[str]) -> float:
     return sum(w for t, w in weights.items() if t in tokens)
 
 
-def _entities_present(entities: list[str], context: str, chunk: Chunk, catalog: Catalog, lexicon) -> frozenset[str]:
-    """The asked-about names this passage is about: named in it (or in the source it cites), or,
-    for a passage that names nothing itself ("the triplet ..."), in the nearest passage before it."""
-    if not entities:
-        return frozenset()
+@dataclass(frozen=True)
+class _PassageWords:
+    """A passage's tokens as the scorer needs them; computed once per passage and kept."""
+
+    context: frozenset[str]  # heading + text, abbreviations expanded
+    heading: frozenset[str]
+    discourse: frozenset[str]  # the passages just before it in its section
+    sentences: tuple[frozenset[str], ...]
+    names: frozenset[str]  # what the passage is about: its own names, or those of the passage it follows
+
+
+_WORDS_CACHE: dict[tuple[int, str], _PassageWords] = {}
+_WORDS_CACHE_MAX = 50_000
+
+
+def _passage_words(chunk: Chunk, catalog: Catalog, lexicon) -> _PassageWords:
+    key = (id(lexicon), chunk.chunk_id)
+    cached = _WORDS_CACHE.get(key)
+    if cached is not None:
+        return cached
+    abbreviations = lexicon.abbreviations
+    context = f"{chunk.section} {chunk.text}"
+    preceding = catalog.preceding(chunk, n=3)
+    # A passage that names nothing itself ("the triplet ...") is about whatever the nearest
+    # passage before it named; a bibliography entry stands alone.
     parts = [context, (chunk.reference or {}).get("citation", "")]
     if chunk.kind != "reference" and not _names_a_topic(chunk.text, lexicon):
-        for previous in reversed(catalog.preceding(chunk, n=3)):
+        for previous in reversed(preceding):
             parts.append(previous.text)
             if _names_a_topic(previous.text, lexicon):
                 break
-    haystack = set(tokenize(" ".join(parts)))
-    return frozenset(e for e in entities if any(t in haystack for t in distinctive_tokens(e)))
+    words = _PassageWords(
+        context=frozenset(expand(set(tokenize(context)), context, abbreviations)),
+        heading=frozenset(expand(set(tokenize(chunk.section)), chunk.section, abbreviations)),
+        discourse=frozenset(tokenize(" ".join(c.text for c in preceding[-2:]))),
+        sentences=tuple(frozenset(expand(set(tokenize(s.text)), s.text, abbreviations)) for s in chunk.sentences),
+        names=frozenset(tokenize(" ".join(parts))),
+    )
+    if len(_WORDS_CACHE) >= _WORDS_CACHE_MAX:
+        _WORDS_CACHE.clear()
+    _WORDS_CACHE[key] = words
+    return words
+
+
+def _entities_present(entities: list[str], words: _PassageWords) -> frozenset[str]:
+    """The asked-about names this passage is about."""
+    return frozenset(e for e in entities if any(t in words.names for t in distinctive_tokens(e)))
 
 
 def _names_a_topic(text: str, lexicon) -> bool:

@@ -102,7 +102,6 @@ class QueryTerms:
     wants: set[str] = field(default_factory=set)
     attributes: dict[str, float] = field(default_factory=dict)  # weights minus the names' own words
     asked: dict[str, float] = field(default_factory=dict)  # weights of the words of this turn's question
-    asked_known: dict[str, float] = field(default_factory=dict)  # ...that the corpus uses, minus names
     unknown_names: list[str] = field(default_factory=list)  # codes/names in the question the corpus never uses
 
     @property
@@ -159,11 +158,8 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
             wants.add(unit)
     if wants & set(_UNITS):
         wants.discard("number")  # any number will not do when a unit is asked for
-    asked_weights = {t: w for t, w in weights.items() if t in asked}
-    asked_known = {t: w for t, w in asked_weights.items()
-                   if t not in name_tokens and t not in GENERIC and catalog.lexical.idf(t) is not None}
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes,
-                      asked=asked_weights, asked_known=asked_known,
+                      asked={t: w for t, w in weights.items() if t in asked},
                       unknown_names=_unknown_names(question, catalog))
 
 
