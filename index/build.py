@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -31,6 +32,7 @@ class IngestReport:
     removed: int = 0
     unchanged: int = 0
     embedded: int = 0
+    refreshed: int = 0  # unchanged chunks whose offsets, path or cited reference were rewritten
     updated_documents: list[str] = field(default_factory=list)
     removed_documents: list[str] = field(default_factory=list)
 
@@ -38,6 +40,7 @@ class IngestReport:
         return (
             f"{self.documents} documents, {self.chunks} chunks: {self.added} added, {self.removed} removed, "
             f"{self.unchanged} unchanged; {self.embedded} embedded"
+            + (f"; {self.refreshed} re-described (offsets or references)" if self.refreshed else "")
             + (f"; updated: {', '.join(self.updated_documents)}" if self.updated_documents else "")
             + (f"; removed documents: {', '.join(self.removed_documents)}" if self.removed_documents else "")
         )
@@ -87,8 +90,10 @@ def ingest(
     """
     if rebuild:
         store.reset()
-    elif store.count():
+    elif store.count() and store.recipe():
         check_recipe(store.recipe(), embedder.model_name, embedder.dimension, f"Chroma collection {store.name!r}")
+    # Chunks without a stamp are what a first ingest killed part-way leaves (the stamp is written last):
+    # this run keeps them and embeds the rest.
 
     report = IngestReport(documents=len(documents))
     chunks: list[Chunk] = []
@@ -110,9 +115,15 @@ def ingest(
                 if doc_id not in report.removed_documents:
                     report.removed_documents.append(doc_id)
     to_add = [c for c in chunks if c.chunk_id not in stored]
+    # Ids come from the text: an edit earlier in a document (offsets) or in its bibliography (the
+    # reference a paragraph cites) changes a kept chunk's record but not its id or vectors.
+    kept_ids = [c.chunk_id for c in chunks if c.chunk_id in stored]
+    stored_records = store.records(kept_ids) if kept_ids else {}
+    to_refresh = [new_by_id[cid] for cid in kept_ids if stored_records.get(cid) != _plain(new_by_id[cid].to_record())]
     report.updated_documents = sorted(
         {c.doc_id for c in to_add if c.doc_id in set(stored.values())}
         | {stored[cid] for cid in stale if stored[cid] in batch_docs}
+        | {c.doc_id for c in to_refresh}
     )
 
     if on_total:
@@ -134,9 +145,12 @@ def ingest(
         report.embedded += len(part)
         if progress:
             progress(len(part))
+    if to_refresh:
+        store.update_records([c.to_record() for c in to_refresh])
     if stale:
         store.delete(stale)
 
+    report.refreshed = len(to_refresh)
     report.added = len(to_add)
     report.removed = len(set(stale))
     report.unchanged = len(chunks) - len(to_add)
@@ -149,6 +163,7 @@ def ingest(
         doc_counts[doc] = doc_counts.get(doc, 0) + 1
     recipe = recipe_for(embedder, final_ids, doc_counts)
     catalog = _assemble(recipe, final_ids, store, previous, fresh_vectors, new_by_id)
+    recipe["records_hash"] = records_hash(catalog.chunks.values())
     save_catalog(catalog, catalog_dir)
     store.stamp({k: v for k, v in recipe.items() if k != "documents"})
     return report
@@ -166,13 +181,13 @@ def _assemble(recipe: dict, ids: Sequence[str], store: ChunkStore, previous: Cat
             records.append(new_by_id[cid].to_record())
             vectors.append(fresh[cid])
         elif previous and cid in previous.chunks and cid in old_vectors:
-            records.append(previous.chunks[cid].to_record())
+            records.append((new_by_id.get(cid) or previous.chunks[cid]).to_record())
             vectors.append(np.asarray(old_vectors[cid], dtype=np.float32))
         else:
             missing.append(cid)
     if missing:
         got_records, got_vectors = store.fetch(missing)
-        records.extend(got_records)
+        records.extend(new_by_id[r["chunk_id"]].to_record() if r["chunk_id"] in new_by_id else r for r in got_records)
         vectors.extend(got_vectors)
     return build_catalog(recipe, records, vectors)
 
@@ -187,14 +202,15 @@ def open_index(store: ChunkStore, catalog_dir: Path, embedder: Embedder) -> Cata
     stamped = store.recipe()
     if not stamped or store.count() == 0:
         raise IndexNotFoundError(
-            f"No index in Chroma collection {store.name!r} (catalog folder {catalog_dir}). "
-            "Run `python -m assistant ingest` (or `make index`) first."
+            f"No index in Chroma collection {store.name!r} (catalog folder {catalog_dir}), or its first ingest "
+            "did not finish. Run `python -m assistant ingest` (or `make index`) first."
         )
     check_recipe(stamped, embedder.model_name, embedder.dimension, f"Chroma collection {store.name!r}")
     catalog = load_catalog(catalog_dir)
     if catalog is not None:
         check_recipe(catalog.recipe, embedder.model_name, embedder.dimension, str(catalog_dir))
         if (catalog.recipe.get("corpus_hash") == stamped.get("corpus_hash")
+                and catalog.recipe.get("records_hash") == stamped.get("records_hash")
                 and catalog.recipe.get("lexical_version") == LEXICAL_VERSION):
             return catalog
     # Another host (or a killed run) changed the store: rebuild the local cache from Chroma itself.
@@ -207,9 +223,23 @@ def open_index(store: ChunkStore, catalog_dir: Path, embedder: Embedder) -> Cata
         recipe["documents"][r["doc_id"]] = recipe["documents"].get(r["doc_id"], 0) + 1
     catalog = build_catalog(recipe, records, vectors)
     if catalog.recipe.get("corpus_hash") != corpus_hash(ids):
-        raise IndexMismatchError(f"Chroma collection {store.name!r} is inconsistent with its recipe. {REBUILD_HINT}")
+        raise IndexMismatchError(
+            f"Chroma collection {store.name!r} is inconsistent with its recipe (an interrupted ingest?). "
+            f"Run `python -m assistant ingest` again to finish it. {REBUILD_HINT}"
+        )
     save_catalog(catalog, catalog_dir)
     return catalog
+
+
+def records_hash(chunks) -> str:
+    """A fingerprint of the chunk records (offsets, paths, references): other hosts re-read a changed one."""
+    rows = sorted(json.dumps(c.to_record(), sort_keys=True, ensure_ascii=False) for c in chunks)
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:24]
+
+
+def _plain(record: dict) -> dict:
+    """``record`` as it reads back from Chroma's JSON (tuples become lists)."""
+    return json.loads(json.dumps(record, ensure_ascii=False))
 
 
 def corpus_hash(ids: Sequence[str]) -> str:

@@ -132,6 +132,18 @@ class ChunkStore:
                 self._sentences.upsert(ids=ids[i:i + _BATCH], embeddings=np.asarray(vecs[i:i + _BATCH]),
                                        metadatas=metas[i:i + _BATCH])
 
+    def update_records(self, records: Sequence[dict]) -> None:
+        """Rewrite the records of stored chunks (offsets, source path, cited reference), keeping their vectors.
+
+        Chunk ids come from the text, so an edit elsewhere in a document or in its bibliography leaves
+        the id alone while the record changes.
+        """
+        with _guard("updating chunk records"):
+            for i in range(0, len(records), _BATCH):
+                part = records[i:i + _BATCH]
+                # metadatas only: passing documents without embeddings would make Chroma embed them
+                self._chunks.update(ids=[r["chunk_id"] for r in part], metadatas=[_metadata(r) for r in part])
+
     def delete(self, chunk_ids: Iterable[str]) -> None:
         chunk_ids = list(chunk_ids)
         with _guard("deleting chunks"):
@@ -141,6 +153,15 @@ class ChunkStore:
                 self._sentences.delete(where={"chunk_id": {"$in": part}})
 
     # --- reads --------------------------------------------------------------------------------
+    def records(self, chunk_ids: Sequence[str]) -> dict[str, dict]:
+        """The stored records of the given chunks by id (no vectors); unknown ids are left out."""
+        out: dict[str, dict] = {}
+        with _guard("reading chunk records"):
+            for i in range(0, len(chunk_ids), _BATCH):
+                got = self._chunks.get(ids=list(chunk_ids[i:i + _BATCH]), include=["metadatas"])
+                out.update({cid: json.loads(m["record"]) for cid, m in zip(got["ids"], got["metadatas"])})
+        return out
+
     def fetch(self, chunk_ids: Sequence[str]) -> tuple[list[dict], list[np.ndarray]]:
         """Records and sentence vectors of the given chunks (to rebuild a local catalog)."""
         records: list[dict] = []
