@@ -61,6 +61,7 @@ class Composed:
     see_also: list[dict] = field(default_factory=list)
     confidence: float = 0.0
     features: dict = field(default_factory=dict)
+    ranking: list[str] = field(default_factory=list)  # passages reranked by their best sentence
 
 
 @dataclass
@@ -115,6 +116,15 @@ def compose_answer(question: str, query: str, retrieved: list[Retrieved], catalo
     if is_injection(question) or _TASK.search(question):
         return _abstain(passages, 0.0, {"reason": "not a question about the article"})
     terms, candidates = score_candidates(question, query, passages, catalog, embedder, lexicon)
+    ranking = list(dict.fromkeys(c.chunk.chunk_id for c in candidates))
+    composed = _decide(question, terms, candidates, passages, settings)
+    composed.ranking = ranking
+    return composed
+
+
+def _decide(question: str, terms: QueryTerms, candidates: list["_Candidate"], passages: list[Chunk],
+            settings: Settings) -> Composed:
+    """Answer from the scored candidates, or abstain."""
     if terms.unknown_names:
         return _abstain(passages, 0.0, {"reason": f"the article never names {', '.join(terms.unknown_names)}"})
     best = _first_answering(candidates, terms)

@@ -90,7 +90,8 @@ class Assistant:
             answer=composed.text,
             abstained=composed.abstained,
             citations=composed.citations,
-            retrieved=[r.chunk_id for r in retrieved[:10]],
+            # the passages as the answer stage ranked them, then the rest of the fused list
+            retrieved=list(dict.fromkeys(composed.ranking + [r.chunk_id for r in retrieved]))[:10],
             latency_ms=(time.perf_counter() - started) * 1000,
             see_also=composed.see_also,
             confidence=composed.confidence,
