@@ -32,11 +32,11 @@ index: setup
 	$(PY) -m assistant ingest
 
 run: setup
-	@$(PY) -m assistant ask --json "ping" >/dev/null 2>&1 || $(MAKE) index
+	@$(PY) -m assistant status || $(MAKE) index
 	$(PY) -m assistant serve
 
 chat: setup
-	@$(PY) -m assistant ask --json "ping" >/dev/null 2>&1 || $(MAKE) index
+	@$(PY) -m assistant status || $(MAKE) index
 	$(PY) -m assistant chat
 
 test: setup browser

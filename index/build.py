@@ -192,6 +192,22 @@ def _assemble(recipe: dict, ids: Sequence[str], store: ChunkStore, previous: Cat
     return build_catalog(recipe, records, vectors)
 
 
+def index_status(store: ChunkStore, catalog_dir: Path) -> str:
+    """One line about the index, without loading the model.
+
+    Raises:
+        IndexNotFoundError / IndexMismatchError: as ``open_index`` would.
+    """
+    stamped = store.recipe()
+    if not stamped or store.count() == 0:
+        raise IndexNotFoundError(
+            f"No index in Chroma collection {store.name!r}. Run `python -m assistant ingest` (or `make index`) first."
+        )
+    check_recipe(stamped, MODEL_NAME, int(stamped.get("dimension", 0)), f"Chroma collection {store.name!r}")
+    return (f"index ok: {stamped.get('chunks')} chunks, model {stamped.get('model')}, "
+            f"chunker {stamped.get('chunker_version')}, corpus {stamped.get('corpus_hash')}")
+
+
 def open_index(store: ChunkStore, catalog_dir: Path, embedder: Embedder) -> Catalog:
     """The catalog for ``store``, checked against the recipe and resynced from Chroma if stale.
 
