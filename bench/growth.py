@@ -67,18 +67,19 @@ def estimate_ingest_s(size: int) -> tuple[float, str] | None:
     return size / ingest["chunks_per_s"], f"{ingest['chunks_per_s']} chunks/s measured with +{chunks:,} chunks"
 
 
-def run_size(size: int, rounds: int, reuse_index: bool) -> dict:
+def ingest_size(size: int, reuse_index: bool) -> dict:
+    """A fresh index of the corpus plus ``size`` distractor chunks (or the one already built, if asked)."""
     from assistant.settings import load_settings
     from bench.distractors import build_distractors, read_manifest
     from bench.ingest import measure_ingest
 
     data_dir = GROWTH_DIR / str(size)
     paths = [load_settings().corpus_dir]
-    distractors = None
+    distractor_chunks = 0
     if size:
         print(f"[+{size:,}] building the distractor set", flush=True)
         folder = build_distractors(size)
-        distractors = read_manifest(folder)
+        distractor_chunks = read_manifest(folder)["chunks"]
         paths.append(folder)
     saved = data_dir / "ingest.json"
     if reuse_index and saved.exists():
@@ -93,8 +94,17 @@ def run_size(size: int, rounds: int, reuse_index: bool) -> dict:
         saved.write_text(json.dumps(ingest, indent=2) + "\n", encoding="utf-8")
         print(f"[+{size:,}] ingest: {ingest['chunks']:,} chunks in {ingest['ingest_s']} s "
               f"({ingest['chunks_per_s']} chunks/s), peak RSS {ingest['peak_rss_mb']:.0f} MiB", flush=True)
+    ingest["distractor_chunks"] = distractor_chunks
+    return ingest
+
+
+def measure_size(size: int, rounds: int) -> dict:
+    """Turns, stages, RSS and eval scores from a child process holding only this size's index."""
+    from bench.measure import git_commit
+
     print(f"[+{size:,}] measuring turns and eval in a process holding only this index", flush=True)
-    child = run_child(python_child("-m", "bench.growth", "--measure-index", str(data_dir), "--rounds", str(rounds)))
+    child = run_child(python_child("-m", "bench.growth", "--measure-index", str(GROWTH_DIR / str(size)),
+                                   "--rounds", str(rounds)))
     measured = child.json_tail()
     measured["peak_rss_mb"] = round(child.peak_rss_mb)
     t = measured["turn"]
@@ -102,8 +112,7 @@ def run_size(size: int, rounds: int, reuse_index: bool) -> dict:
           f"{t['turn']['p95_ms']} ms; bare search p50 {t['bare_search']['p50_ms']} ms; ratio {t['ratio_p50']}x; "
           f"RSS {measured['rss_mb']} MiB (peak {measured['peak_rss_mb']}); answer accuracy "
           f"{measured['eval']['answer_accuracy']:.3f}", flush=True)
-    return {**measured, "distractor_chunks": distractors["chunks"] if distractors else 0,
-            "ingest": ingest, "date": time.strftime("%Y-%m-%d %H:%M")}
+    return {**measured, "date": time.strftime("%Y-%m-%d %H:%M"), "commit": git_commit()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,14 +133,19 @@ def main(argv: list[str] | None = None) -> int:
     from bench.results import record
 
     command = command_line("bench.growth", argv)
-    for size in parse_sizes(args.sizes):
-        try:
-            result = run_size(size, args.rounds, args.reuse_index)
-        except DistractorSourceError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        source = {"description": describe_sources() + ". Pages are taken round-robin from both manuals, main "
-                  "text only, cut to the target chunk count (bench/distractors.py)."}
+    source = {"description": describe_sources() + ". Pages are taken round-robin from both manuals, main "
+              "text only, cut to the target chunk count (bench/distractors.py)."}
+    sizes = parse_sizes(args.sizes)
+    try:
+        ingests = {size: ingest_size(size, args.reuse_index) for size in sizes}
+    except DistractorSourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    # All sizes are measured back to back, after every ingest: the same code and similar machine load.
+    for size in sizes:
+        ingest = ingests[size]
+        result = {**measure_size(size, args.rounds), "distractor_chunks": ingest.pop("distractor_chunks"),
+                  "ingest": ingest}
         record("growth", {"sizes": {str(size): result}, "source": source}, command, machine_facts())
     return 0
 

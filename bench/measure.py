@@ -65,12 +65,22 @@ def machine_facts() -> dict:
         "python": platform.python_version(),
         "cpu": _cpu_model(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
-        "commit": _git_commit(),
+        "cpu_share": cpu_share(),
+        "commit": git_commit(),
     }
     if "torch" in sys.modules:  # never import torch just to report it (it costs seconds)
         facts["torch_threads"] = sys.modules["torch"].get_num_threads()
         facts["torch"] = sys.modules["torch"].__version__
     return facts
+
+
+def cpu_share(seconds: float = 0.5) -> float:
+    """CPU time a busy loop gets per second of wall time: 1.0 is a whole core, less means other work
+    on the shared machine (or its host) is taking turns with us."""
+    started_wall, started_cpu = time.perf_counter(), time.process_time()
+    while time.perf_counter() - started_wall < seconds:
+        sum(range(1000))
+    return round((time.process_time() - started_cpu) / (time.perf_counter() - started_wall), 2)
 
 
 def _cpu_model() -> str:
@@ -81,7 +91,7 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()

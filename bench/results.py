@@ -58,7 +58,9 @@ def _provenance(entry: dict) -> list[str]:
     m = entry["machine"]
     facts = (f"{m['date']} · {m['nproc']} cores ({m['cpu']}) · {m['ram_gib']} GiB RAM · Python {m['python']}"
              + (f" · torch {m['torch']} with {m['torch_threads']} threads" if "torch_threads" in m else "")
-             + f" · load average {m['load_avg_1m']} at start · commit {m['commit']}")
+             + f" · load average {m['load_avg_1m']}"
+             + (f", a busy loop got {m['cpu_share']:.0%} of a core" if "cpu_share" in m else "")
+             + f" · commit {m['commit']}")
     return [f"`{entry['command']}` — {facts}", ""]
 
 
@@ -176,7 +178,7 @@ def render_markdown(results: dict) -> str:
                          f"{r['turn']['ratio_p50']}×", r["ingest"]["chunks_per_s"],
                          f"{r['rss_mb']} / {r['peak_rss_mb']}",
                          f"{e['answer_accuracy']:.3f}", f"{e['citation_accuracy']:.3f}", f"{e['abstention_f1']:.3f}",
-                         r.get("date", "")[:10]])
+                         f"{r.get('date', '')} {r.get('commit', '')}".strip()])
         out += _table(["distractors", "chunks", "turn p50 ms", "turn p95 ms", "bare p50 ms", "ratio",
                        "ingest chunks/s", "RSS MiB warm / peak", "answer acc.", "citation acc.", "abstention F1", "measured"], rows)
         out += ["Turn stages at each size (medians, ms):", ""]
