@@ -16,7 +16,8 @@ from assistant.settings import Settings, load_settings
 def _offline_environment() -> None:
     # A stray hub download must fail at once instead of hanging (no internet here).
     for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("GRADIO_ANALYTICS_ENABLED", "False"),
-                       ("ANONYMIZED_TELEMETRY", "False"), ("TOKENIZERS_PARALLELISM", "false")):
+                       ("ANONYMIZED_TELEMETRY", "False"), ("TOKENIZERS_PARALLELISM", "false"),
+                       ("HF_HUB_DISABLE_PROGRESS_BARS", "1")):  # the model's "Loading weights" bar on stderr
         os.environ.setdefault(key, value)
 
 
@@ -96,15 +97,21 @@ def _read_history(path: Path | None) -> list:
         history = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"--history {path}: no such file.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError(f"--history {path}: not valid JSON ({exc}). Give a list of {{role, content}} messages.") from None
+    except OSError as exc:
+        raise InputError(f"--history {path}: cannot be read ({exc.strerror or exc}).") from None
     return history
 
 
 def cmd_ask(args, settings: Settings) -> int:
-    from assistant.service import Assistant
+    from assistant.conversation import clean_history
+    from assistant.service import Assistant, validate_question
 
+    # Check what was typed before the model and index load: a bad question fails in a moment.
+    validate_question(args.question, settings.max_question_chars)
     history = _read_history(args.history)
+    clean_history(history, settings.max_history_messages, settings.max_history_chars)
     assistant = Assistant.open(settings)
     answer = assistant.ask(args.question, history)
     if args.json:
@@ -135,6 +142,8 @@ def cmd_chat(args, settings: Settings) -> int:
 
     assistant = Assistant.open(settings)
     history: list[dict] = []
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="replace")  # a line that is not UTF-8 becomes an InputError, not a crash
     print("Ask about the article (empty line or Ctrl-D to quit).")
     while True:
         try:

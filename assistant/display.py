@@ -11,6 +11,8 @@ import html
 import re
 from urllib.parse import urlparse
 
+from assistant.errors import InputError
+
 ABSTENTION_NOTE = "The article does not report this."
 
 # Characters that Markdown (or the Chatbot's LaTeX/HTML handling) would interpret; escaped with a
@@ -78,16 +80,21 @@ def _content_text(content) -> str:
 def to_history(messages) -> list[dict]:
     """Gradio's Chatbot value (messages format) as ``[{role, content}]`` strings for ``Assistant.ask``.
 
-    Messages with a ``metadata`` title (status notes) and roles other than user/assistant are skipped.
+    Messages with a ``metadata`` title (status notes) are skipped.
+
+    Raises:
+        InputError: a message has a role other than user/assistant (the chat page never sends one).
     """
     history: list[dict] = []
-    for message in messages or []:
+    for i, message in enumerate(messages or []):
         if not isinstance(message, dict):
             role, content, metadata = getattr(message, "role", None), getattr(message, "content", ""), getattr(message, "metadata", None)
         else:
             role, content, metadata = message.get("role"), message.get("content"), message.get("metadata")
-        if role not in ("user", "assistant") or (isinstance(metadata, dict) and metadata.get("title")):
+        if isinstance(metadata, dict) and metadata.get("title"):
             continue
+        if role not in ("user", "assistant"):
+            raise InputError(f"Chat history message {i}: the role must be 'user' or 'assistant', not {str(role)[:40]!r}.")
         text = from_chat_text(_content_text(content))
         if text:
             history.append({"role": role, "content": text})

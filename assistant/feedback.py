@@ -1,13 +1,15 @@
 """Like/dislike feedback from the web chat, kept as JSON lines in ``settings.feedback_path``.
 
 Append-only and forgiving: a torn or hand-edited line never stops the server from recording the next
-vote, and ``read_feedback`` skips lines it cannot parse instead of failing.
+vote, and ``read_feedback`` skips lines it cannot parse instead of failing. A path that cannot be
+written (a directory, a read-only file) fails the vote with a reason, never the server.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +41,9 @@ class FeedbackLog:
         }
         line = json.dumps(entry, ensure_ascii=False) + "\n"
         with self._lock:
+            if self.path.exists() and not self.path.is_file():
+                # a directory fails on open anyway; a FIFO would block this thread for good
+                raise OSError(f"{self.path} is not a regular file")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a+b") as fh:
                 # A previous writer killed mid-line leaves no newline: start ours on a fresh line.
@@ -48,6 +53,26 @@ class FeedbackLog:
                         fh.write(b"\n")
                 fh.write(line.encode("utf-8"))
         return entry
+
+    def problem(self) -> str | None:
+        """Why a vote cannot be recorded now (a short reason without the path), or None when it can."""
+        path = self.path
+        if path.exists():
+            if path.is_dir():
+                return "the feedback file is a directory"
+            if not path.is_file():
+                return "the feedback file is not a regular file"
+            if not os.access(path, os.W_OK):
+                return "the feedback file is read-only"
+            return None
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            return "the feedback folder is not a directory"
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return "the feedback folder is not writable"
+        return None
 
 
 def read_feedback(path: Path) -> tuple[list[dict], int]:

@@ -37,8 +37,10 @@ class Settings:
     port: int = 7860
     allowed_origins: tuple[str, ...] = ()
     rate_limit_per_minute: int = 60
-    max_body_bytes: int = 64_000
-    concurrency: int = 4
+    max_body_bytes: int = 64_000  # POST /api/ask
+    max_chat_body_bytes: int = 512_000  # the chat's own POSTs: it sends the whole conversation back each turn
+    concurrency: int = 4  # questions answered at once, API and chat together; more wait their turn
+    chat_queue_size: int = 64  # chat questions that may wait in Gradio's queue before it says it is full
     debug: bool = False
 
     @property

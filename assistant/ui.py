@@ -15,7 +15,10 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # else Gradio calls a version-check host
 
 import gradio as gr  # noqa: E402
+from gradio.components.chatbot import ChatbotDataMessages  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
 
+from assistant.concurrency import AnswerGate  # noqa: E402
 from assistant.display import answer_bubble, as_chat_text, sources_html, stream_points, to_history  # noqa: E402
 from assistant.errors import AssistantError, InputError, RateLimitedError  # noqa: E402
 from assistant.feedback import FeedbackLog  # noqa: E402
@@ -53,8 +56,36 @@ def _summary(answer: dict) -> dict:
             "citations": [{"n": c["n"], "chunk_id": c["chunk_id"], "quote": c["quote"]} for c in answer["citations"]]}
 
 
-def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLimiter, feedback: FeedbackLog) -> gr.Blocks:
-    """The chat Blocks (not yet mounted or queued)."""
+class _ChatHistory(ChatbotDataMessages):
+    """The Chatbot's value as the chat API receives it; malformed history is a clear gr.Error.
+
+    Gradio validates an event's inputs before any handler runs, and would otherwise send pydantic's
+    multi-line report (with a link to its docs) to an API client that sent, say, a string for a message.
+    """
+
+    @classmethod
+    def model_validate(cls, obj, *args, **kwargs):
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            problem = f"message {where}: {first.get('msg', 'invalid')}" if where else "it is not a list"
+            raise gr.Error(
+                f"The chat history is malformed ({len(exc.errors())} problem(s); {problem}). Send a list of "
+                "{role, content: [{type: 'text', text}]} messages, as the chat returns them.",
+                title="Cannot ask this",
+            ) from None
+
+
+class _Chatbot(gr.Chatbot):
+    data_model = _ChatHistory
+
+
+def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLimiter, feedback: FeedbackLog,
+             gate: AnswerGate | None = None) -> gr.Blocks:
+    """The chat Blocks (not yet mounted or queued); answers pass ``gate`` (shared with the API)."""
+    gate = gate or AnswerGate(settings.concurrency)
 
     def respond(message: str, history: list, answers: dict, request: gr.Request):
         try:
@@ -73,7 +104,7 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         pending = '<div class="sources pending"><p>Searching the article…</p></div>'
         yield busy, messages, pending, answers, None
         try:
-            answer = assistant.ask(question, asked_history).to_dict()
+            answer = gate.run(assistant.ask, question, asked_history).to_dict()
         except InputError as exc:
             raise gr.Error(str(exc), title="Cannot ask this") from None
         except AssistantError as exc:
@@ -99,7 +130,8 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
             feedback.record(choice, answer["question"], answer["answer"], answer["citations"])
         except OSError as exc:
             log.error("could not record feedback in %s: %s", feedback.path, exc)
-            gr.Warning("Your vote could not be saved; the chat still works.")
+            reason = feedback.problem() or "the feedback file cannot be written"
+            gr.Warning(f"Your vote could not be saved ({reason}); the chat still works.")
             return
         gr.Info("Thanks — your feedback was recorded.")
 
@@ -123,7 +155,7 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         answers = gr.State({})
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=360):
-                chatbot = gr.Chatbot(
+                chatbot = _Chatbot(
                     label="Conversation", elem_id="chat", height=540, layout="bubble", show_label=False,
                     latex_delimiters=[], buttons=["copy"], feedback_options=("Like", "Dislike"),
                     placeholder="<strong>Ask about the article</strong><br>Each answer quotes sentences from it.",
@@ -159,10 +191,11 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
     return demo
 
 
-def mount(app, assistant: Assistant, settings: Settings, limiter: SlidingWindowLimiter, feedback: FeedbackLog):
+def mount(app, assistant: Assistant, settings: Settings, limiter: SlidingWindowLimiter, feedback: FeedbackLog,
+          gate: AnswerGate | None = None):
     """Build the chat and mount it at ``/`` on ``app`` (after the app's own routes, which keep priority)."""
-    demo = build_ui(assistant, settings, limiter, feedback)
-    demo.queue(default_concurrency_limit=settings.concurrency, max_size=64)
+    demo = build_ui(assistant, settings, limiter, feedback, gate)
+    demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.chat_queue_size)
     return gr.mount_gradio_app(
         app, demo, path="/", footer_links=["api"], run_history=False, ssr_mode=False, mcp_server=False,
         pwa=False, show_error=True, css=CSS_PATH.read_text(encoding="utf-8"),

@@ -4,9 +4,11 @@
 assistant become JSON (``{"error": message}``) with a 4xx/5xx status; no response carries a traceback.
 
 Security, in the order a request meets it (outermost first):
-``SecurityHeaders`` (CSP with frame-ancestors from the allow-list, nosniff, no-referrer) →
-``CORSMiddleware`` (the allow-list) → ``RequestGuard`` (403 for a state-changing request from a page
-of another origin, 429 per-client rate limit and 413 body limit on ``/api/ask``) → routes → Gradio.
+``SecurityHeaders`` (CSP with frame-ancestors from the allow-list, nosniff, no-referrer; turns any
+unexpected exception into a JSON 500) → ``CORSMiddleware`` (the allow-list) → ``RequestGuard`` (403 for
+a state-changing request from a page of another origin and for file uploads; on ``/api/ask`` 429
+per-client rate limit, 415 unless JSON, 413 body limit, 400 unless UTF-8; 413 body limit on the chat's
+POSTs) → routes → Gradio. Answers, from the API and the chat alike, pass one ``AnswerGate``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assistant.concurrency import AnswerGate
 from assistant.errors import (
     AssistantError, IndexMismatchError, IndexNotFoundError, InputError, RateLimitedError, StoreUnavailableError,
 )
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:\d{1,5})?$")
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+_JSON_TYPE = re.compile(r"^application/([\w.+-]+\+)?json\s*(;|$)", re.I)
+ASK_SHAPE = 'Send a JSON object: {"question": "...", "history": [{"role": "user", "content": "..."}]}.'
 
 # Gradio's page boots with inline scripts and sets inline styles: without 'unsafe-inline' it does not
 # render. No 'unsafe-eval': only gr.HTML needs it (it compiles its template with Function()), so the
@@ -112,9 +117,12 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         csp = self.embed_csp if scope["path"].startswith(("/embed", "/widget")) else self.page_csp
+        started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() not in (b"content-security-policy", b"x-frame-options")]
                 headers += [
@@ -125,7 +133,17 @@ class SecurityHeaders:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Starlette's own 500 page is sent from outside every middleware, without these headers;
+            # answer here instead: JSON, no traceback, the headers above.
+            log.exception("unexpected error on %s %s", scope.get("method"), scope["path"])
+            if started:
+                raise
+            start, body = _json_bytes(500, {"error": "Internal error; the server log has the details."})
+            await send_with_headers(start)
+            await send_with_headers(body)
 
 
 class RequestGuard:
@@ -133,14 +151,19 @@ class RequestGuard:
 
     - A POST/PUT/PATCH/DELETE whose ``Origin`` is present, not the server's own and not allowed → 403
       (the browser would hide the response, but the request would still have run).
-    - ``POST /api/ask``: per-client rate limit → 429 with Retry-After; body over ``max_body_bytes`` → 413.
+    - Gradio's upload route → 403: the chat takes no files, and stored uploads would be served back.
+    - ``POST /api/ask``: per-client rate limit → 429 with Retry-After; not JSON → 415; body over
+      ``max_body_bytes`` → 413; not UTF-8 → 400.
+    - Any other POST (the chat's queue and API): body over ``max_chat_body_bytes`` → 413.
     """
 
-    def __init__(self, app: ASGIApp, origins: tuple[str, ...], limiter: SlidingWindowLimiter, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, origins: tuple[str, ...], limiter: SlidingWindowLimiter, max_body_bytes: int,
+                 max_chat_body_bytes: int) -> None:
         self.app = app
         self.origins = set(origins)
         self.limiter = limiter
         self.max_body_bytes = max_body_bytes
+        self.max_chat_body_bytes = max_chat_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in _SAFE_METHODS:
@@ -150,8 +173,14 @@ class RequestGuard:
         if origin is not None and origin.rstrip("/") not in self.origins and not self._same_host(scope, origin):
             await self._reject(send, 403, f"Requests from {origin} are not allowed. Add it to ASSISTANT_ALLOWED_ORIGINS.")
             return
-        if scope["path"] != "/api/ask":
-            await self.app(scope, receive, send)
+        path = scope["path"]
+        if path.rstrip("/").endswith("/upload"):
+            await self._reject(send, 403, "This server accepts no file uploads.")
+            return
+        if path != "/api/ask" or scope["method"] != "POST":
+            body = await self._read_body(receive, send, self.max_chat_body_bytes, scope)
+            if body is not None:
+                await self.app(scope, self._replay(body, receive), send)
             return
         client = scope.get("client")
         try:
@@ -159,11 +188,29 @@ class RequestGuard:
         except RateLimitedError as exc:
             await self._reject(send, 429, str(exc), {"Retry-After": str(exc.retry_after_s)})
             return
-        declared = _header(scope, b"content-length")
-        too_big = f"The request body is larger than the limit of {self.max_body_bytes} bytes."
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._reject(send, 413, too_big)
+        content_type = _header(scope, b"content-type") or ""
+        if not _JSON_TYPE.match(content_type):
+            await self._reject(send, 415, f"Send the question as JSON with Content-Type: application/json "
+                                          f"(got {content_type[:60] or 'no Content-Type'}). {ASK_SHAPE}")
             return
+        body = await self._read_body(receive, send, self.max_body_bytes, scope)
+        if body is None:
+            return
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            await self._reject(send, 400, f"The request body is not valid UTF-8 (byte {exc.start}). "
+                                          f"Encode the JSON as UTF-8. {ASK_SHAPE}")
+            return
+        await self.app(scope, self._replay(body, receive), send)
+
+    async def _read_body(self, receive: Receive, send: Send, limit: int, scope: Scope) -> bytes | None:
+        """The whole body, or None after answering 413 (or when the client went away)."""
+        too_big = f"The request body is larger than the limit of {limit} bytes."
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(send, 413, too_big)
+            return None
         # Read the body here (bounded) so a chunked upload without Content-Length is limited too.
         chunks: list[bytes] = []
         size = 0
@@ -171,15 +218,18 @@ class RequestGuard:
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return None
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > limit:
                 await self._reject(send, 413, too_big)
-                return
+                return None
             chunks.append(chunk)
             more = message.get("more_body", False)
-        body = b"".join(chunks)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _replay(body: bytes, receive: Receive) -> Receive:
         replayed = False
 
         async def replay() -> Message:
@@ -189,7 +239,7 @@ class RequestGuard:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        return replay
 
     @staticmethod
     def _same_host(scope: Scope, origin: str) -> bool:
@@ -250,14 +300,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             if err.get("type") == "json_invalid":
-                problems.append("The request body is not valid JSON. Send {\"question\": \"...\", \"history\": []}.")
+                problems.append(f"The request body is not valid JSON. {ASK_SHAPE}")
+            elif not where and err.get("type") == "missing":
+                problems.append(f"The request body is empty. {ASK_SHAPE}")
+            elif not where:
+                problems.append(f"The request body must be a JSON object, not {_json_kind(err.get('input'))}. {ASK_SHAPE}")
             else:
-                problems.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
-        return _error(422, "; ".join(problems) or "Invalid request.")
+                problems.append(f"{where}: {err.get('msg', 'invalid')}")
+        return _error(422, "; ".join(dict.fromkeys(problems)) or "Invalid request.")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+        message = str(exc.detail)
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            # FastAPI's words for JSON that json.loads refused for a reason other than syntax
+            # (nesting too deep, a number too long).
+            message = f"The request body could not be read as JSON. {ASK_SHAPE}"
+        return _error(exc.status_code, message, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
@@ -265,29 +324,36 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, "Internal error; the server log has the details.")
 
 
-def _add_routes(app: FastAPI, assistant, concurrency: int) -> None:
-    # The API answers in worker threads; cap them like the chat's queue so a burst queues instead
-    # of oversubscribing the CPU (the model already uses every core for one question).
-    answering = anyio.CapacityLimiter(max(1, concurrency))
+def _json_kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", type(None): "null", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else "empty")
+
+
+def _add_routes(app: FastAPI, assistant, gate: AnswerGate, feedback: FeedbackLog) -> None:
+    # The API answers in worker threads, at most gate.limit at once (shared with the chat); the threads
+    # are capped too, so a burst waits in the event loop instead of holding threads.
+    threads = anyio.CapacityLimiter(gate.limit)
 
     @app.post("/api/ask", tags=["api"], summary="Answer a question with cited passages",
               responses={400: {"description": "Unusable question or history ({\"error\": message})"},
                          403: {"description": "Origin not allowed"}, 413: {"description": "Body too large"},
-                         422: {"description": "Malformed JSON or fields"},
+                         415: {"description": "Body is not JSON"}, 422: {"description": "Malformed JSON or fields"},
                          429: {"description": "Rate limited; see Retry-After"},
                          503: {"description": "Index or Chroma unavailable"}})
     async def ask(body: AskRequest) -> dict[str, Any]:
         """The answer object: `answer` (with [n] markers), `citations` (passage, quote, quote_spans,
         section, document, reference), `abstained`, `rewritten_query`, `see_also`, `confidence`."""
         history = [m.model_dump() for m in body.history]
-        answer = await anyio.to_thread.run_sync(assistant.ask, body.question, history, limiter=answering)
+        answer = await anyio.to_thread.run_sync(gate.run, assistant.ask, body.question, history, limiter=threads)
         return answer.to_dict()
 
-    @app.get("/api/health", tags=["api"], summary="Liveness and index size")
+    @app.get("/api/health", tags=["api"], summary="Liveness, index size, feedback file and answering load")
     def health() -> dict[str, Any]:
         chunks = assistant.store.count()  # a live call: a Chroma outage answers 503
         return {"status": "ok", "chunks": chunks, "documents": len(assistant.catalog.recipe.get("documents", {})),
-                "model": assistant.embedder.model_name, "collection": assistant.settings.collection}
+                "model": assistant.embedder.model_name, "collection": assistant.settings.collection,
+                "feedback": feedback.problem() or "ok",
+                "answering": {"active": gate.active, "waiting": gate.waiting, "limit": gate.limit}}
 
     @app.get("/widget.js", include_in_schema=False)
     def widget_js() -> FileResponse:
@@ -306,6 +372,18 @@ def _add_routes(app: FastAPI, assistant, concurrency: int) -> None:
     def embed_css() -> FileResponse:
         return FileResponse(STATIC / "embed.css", media_type="text/css")
 
+    # Registered last: anything else under /api/ gets a JSON 404/405 here instead of falling through
+    # to the Gradio mount at "/".
+    methods = {"/api/ask": "POST", "/api/health": "GET, HEAD"}
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+                   include_in_schema=False)
+    def api_fallback(request: Request) -> JSONResponse:
+        allowed = methods.get(request.url.path.rstrip("/"))
+        if allowed:
+            return _error(405, f"{request.url.path} takes {allowed}, not {request.method}.", {"Allow": allowed})
+        return _error(404, f"No API route {request.url.path}; see /docs.")
+
 
 def create_app(settings: Settings, assistant=None) -> FastAPI:
     """The whole web app for ``settings``: API, widget, docs and the Gradio chat at ``/``.
@@ -319,14 +397,15 @@ def create_app(settings: Settings, assistant=None) -> FastAPI:
     """
     from fastapi_offline import FastAPIOffline  # Swagger UI served from the package, not a CDN
 
-    from assistant import ui
     from assistant.service import Assistant
 
     origins = allowed_origins(settings)
     if assistant is None:
-        assistant = Assistant.open(settings)
+        assistant = Assistant.open(settings)  # before importing Gradio: a missing index fails fast
+    from assistant import ui
     limiter = SlidingWindowLimiter(settings.rate_limit_per_minute, 60.0)
     feedback = FeedbackLog(settings.feedback_path)
+    gate = AnswerGate(settings.concurrency)
 
     app = FastAPIOffline(
         title="Ask the article", version="1.0",
@@ -336,15 +415,17 @@ def create_app(settings: Settings, assistant=None) -> FastAPI:
     app.state.assistant = assistant
     app.state.limiter = limiter
     app.state.feedback = feedback
+    app.state.gate = gate
     _install_error_handlers(app)
-    _add_routes(app, assistant, settings.concurrency)
+    _add_routes(app, assistant, gate, feedback)
     # add_middleware wraps: the last added is the outermost.
-    app.add_middleware(RequestGuard, origins=origins, limiter=limiter, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuard, origins=origins, limiter=limiter, max_body_bytes=settings.max_body_bytes,
+                       max_chat_body_bytes=settings.max_chat_body_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
                        allow_headers=["Content-Type"], expose_headers=["Retry-After"], max_age=600)
     app.add_middleware(SecurityHeaders, origins=origins)
     # Mounted last, at "/": the routes above keep priority and Gradio's /assets resolve.
-    return ui.mount(app, assistant, settings, limiter, feedback)
+    return ui.mount(app, assistant, settings, limiter, feedback, gate)
 
 
 def serve(settings: Settings) -> None:

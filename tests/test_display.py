@@ -7,6 +7,7 @@ import pytest
 from assistant.display import (
     answer_bubble, as_chat_text, from_chat_text, highlighted_passage, sources_html, stream_points, to_history,
 )
+from assistant.errors import InputError
 
 TRICKY = [
     "What was the median PFS (HR, 0.437) in A061202? [1]",
@@ -47,7 +48,6 @@ def test_history_from_gradio_messages_in_every_content_shape():
         {"role": "assistant", "content": [{"type": "text", "text": answer_bubble(
             {"question": "q", "rewritten_query": "q", "answer": "It was 10.5 months. [1]", "abstained": False})}]},
         {"role": "assistant", "content": "thinking", "metadata": {"title": "Searching"}},
-        {"role": "system", "content": "ignored"},
         {"role": "user", "content": {"type": "file", "file": {"path": "/tmp/x.png"}}},
         {"role": "user", "content": {"text": "And OS?", "type": "text"}},
     ]
@@ -57,6 +57,13 @@ def test_history_from_gradio_messages_in_every_content_shape():
         {"role": "user", "content": "And OS?"},
     ]
     assert to_history(None) == []
+
+
+@pytest.mark.parametrize("role", ["system", "robot", None, 7])
+def test_history_with_an_unknown_role_is_refused_with_its_position(role):
+    messages = [{"role": "user", "content": "What was the TTP?"}, {"role": role, "content": "hi"}]
+    with pytest.raises(InputError, match=r"message 1: the role must be 'user' or 'assistant'"):
+        to_history(messages)
 
 
 def test_highlighted_passage_escapes_and_marks_each_span():
