@@ -12,6 +12,8 @@ import time
 from dataclasses import replace
 from urllib.parse import urlparse
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -150,6 +152,8 @@ def test_cors_allows_only_the_allow_list(web_url, web_ports):
                                headers={"Origin": foreign})
         assert forbidden.status_code == 403, path
         assert "not allowed" in forbidden.json()["error"]
+    # A sandboxed frame or a file:// page sends "Origin: null": not on the list either.
+    assert post_ask(web_url, {"question": QUESTION}, headers={"Origin": "null"}).status_code == 403
     # The server's own pages (same origin) may post.
     assert post_ask(web_url, {"question": QUESTION}, headers={"Origin": web_url}).status_code == 200
 
@@ -157,8 +161,17 @@ def test_cors_allows_only_the_allow_list(web_url, web_ports):
 def test_frame_ancestors_and_security_headers_on_every_response(web_url, web_ports):
     allowed = f"http://127.0.0.1:{web_ports['allowed_site']}"
     foreign = f"http://127.0.0.1:{web_ports['foreign_site']}"
-    for path in ("/", "/embed", "/widget.js", "/api/health", "/docs", "/no-such-page"):
-        response = httpx.get(f"{web_url}{path}")
+    responses = [httpx.get(f"{web_url}{path}") for path in (
+        "/", "/embed", "/widget.js", "/widget/embed.js", "/api/health", "/docs", "/openapi.json", "/no-such-page",
+        "/gradio_api/info", "/gradio_api/file=/etc/passwd", "/api/ask")]
+    responses += [  # the guard's own refusals carry them too
+        httpx.post(f"{web_url}/api/ask", content=b"x" * 70_000, headers={"Content-Type": "application/json"}),
+        httpx.post(f"{web_url}/api/ask", content=b"{}", headers={"Content-Type": "text/plain"}),
+        httpx.post(f"{web_url}/api/ask", json={"question": QUESTION}, headers={"Origin": foreign}),
+    ]
+    assert sorted({r.status_code for r in responses}) == [200, 403, 404, 405, 413, 415]
+    for response in responses:
+        path = f"{response.request.method} {response.request.url.path} {response.status_code}"
         csp = response.headers["content-security-policy"]
         assert "default-src" in csp, path
         ancestors = csp.split("frame-ancestors", 1)[1].split(";")[0]
@@ -167,9 +180,27 @@ def test_frame_ancestors_and_security_headers_on_every_response(web_url, web_por
         assert response.headers["referrer-policy"] == "no-referrer", path
         assert "x-frame-options" not in response.headers, path
     embed_csp = httpx.get(f"{web_url}/embed").headers["content-security-policy"]
-    assert "script-src 'self';" in embed_csp and "unsafe" not in embed_csp
+    assert "script-src 'self';" in embed_csp and "unsafe" not in embed_csp and "img-src 'self' data:;" in embed_csp
     page_csp = httpx.get(f"{web_url}/").headers["content-security-policy"]
     assert "connect-src 'self'" in page_csp and "img-src 'self' data: blob:" in page_csp
+    assert "script-src 'self' 'unsafe-inline';" in page_csp and "unsafe-eval" not in page_csp
+    assert "object-src 'none'" in page_csp and "default-src 'self'" in page_csp
+
+
+def test_an_unexpected_error_is_a_json_500_with_the_security_headers():
+    """Starlette's own 500 is sent from outside every middleware; SecurityHeaders answers first."""
+    from starlette.testclient import TestClient
+
+    from assistant.web import SecurityHeaders
+
+    async def broken(scope, receive, send):
+        raise RuntimeError("secret detail /srv/app/file.py")
+
+    response = TestClient(SecurityHeaders(broken, ("https://news.example",))).get("/anything")
+    assert response.status_code == 500
+    assert response.json() == {"error": "Internal error; the server log has the details."}
+    assert "frame-ancestors 'self' https://news.example" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
 
 
 def test_widget_script_and_embed_page_are_served(web_url):
@@ -181,33 +212,94 @@ def test_widget_script_and_embed_page_are_served(web_url):
     assert "innerHTML" not in httpx.get(f"{web_url}/widget/embed.js").text
 
 
-@pytest.mark.parametrize("path", [
-    "/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/gradio_api/file=/etc/passwd", "/file=/etc/passwd",
-    "/gradio_api/file=../../../../etc/passwd", "/static/../../../../etc/passwd", "/assets/..%2f..%2f..%2fetc/passwd",
-    "/widget/..%2f..%2f..%2f..%2fetc/passwd", "/docs-assets/../../../../etc/passwd",
-])
-def test_no_path_serves_files_outside_the_app(web_url, path):
-    host = urlparse(web_url)
+REPO = Path(__file__).resolve().parents[1]
+# What each target file holds, to recognise it in a response body.
+TARGETS = {
+    "/etc/passwd": "root:x:0:0",
+    str(REPO / "requirements.txt"): "torch==2.13.0",
+    str(REPO / "assistant" / "settings.py"): "class Settings",
+    str(REPO / ".git" / "config"): "[core]",
+}
+TRAVERSALS = [
+    "/../../{rel}", "/%2e%2e/%2e%2e/{rel}", "/%2e%2e%2f%2e%2e%2f{rel}", "/..%2f..%2f{rel}", "/%252e%252e%252f{rel}",
+    "/gradio_api/file={abs}", "/gradio_api/file={rel}", "/gradio_api/file=../../../../{rel}",
+    "/gradio_api/file=%2e%2e%2f%2e%2e%2f%2e%2e%2f{rel}", "/gradio_api/file/{abs}", "/file={abs}", "/file={rel}",
+    "/static/../../../../{rel}", "/static/%2e%2e/%2e%2e/%2e%2e/{rel}", "/assets/..%2f..%2f..%2f{rel}",
+    "/assets/{abs}", "/widget/..%2f..%2f..%2f..%2f{rel}", "/widget/{abs}", "/docs-assets/../../../../{rel}",
+    "/docs-assets/..%2f..%2f..%2f..%2f{rel}", "/gradio_api/static/../../../{rel}", "/{abs}", "//{abs}",
+]
+
+
+def get_verbatim(url: str, path: str) -> tuple[int, str]:
+    host = urlparse(url)
     conn = http.client.HTTPConnection(host.hostname, host.port, timeout=10)
-    conn.request("GET", path)  # sent verbatim: http.client does not normalise '..'
+    conn.request("GET", path)  # sent verbatim: http.client does not normalise '..' or '%2e'
     response = conn.getresponse()
     body = response.read().decode("utf-8", "replace")
     conn.close()
-    assert "root:x:0:0" not in body and "/bin/sh" not in body
+    return response.status, body
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_no_path_serves_files_outside_the_app(web_url, target):
+    """/etc/passwd and the repo's own files, by every traversal spelling, relative to the working
+    directory (the repo, where Gradio was started) and to the filesystem root."""
+    relative = os.path.relpath(target, REPO) if target.startswith(str(REPO)) else target.lstrip("/")
+    deep = "../" * 12 + target.lstrip("/")
+    served = []
+    for template in TRAVERSALS:
+        for rel in {relative, deep}:
+            path = template.format(rel=rel, abs=target)
+            status, body = get_verbatim(web_url, path)
+            if TARGETS[target] in body:
+                served.append((path, status))
+    assert not served
+
+
+def test_the_data_folder_is_not_served(web_url, web_settings):
+    data = web_settings.data_dir
+    votes = web_settings.feedback_path
+    votes.parent.mkdir(parents=True, exist_ok=True)
+    with open(votes, "a", encoding="utf-8") as fh:
+        fh.write('{"vote": "like", "question": "marker-7f3a", "answer": ""}\n')
+    sqlite = next(data.rglob("chroma.sqlite3"))
+    for target in (sqlite, votes, next(data.rglob("recipe.json"))):
+        for path in (f"/gradio_api/file={target}", f"/file={target}", f"/{target}",
+                     f"/gradio_api/file={os.path.relpath(target, REPO)}", f"/static/{os.path.relpath(target, REPO)}"):
+            status, body = get_verbatim(web_url, path)
+            assert status in (403, 404), (path, status)
+            assert "SQLite format" not in body and "marker-7f3a" not in body and "corpus_hash" not in body
+
+
+def test_uploads_are_refused_so_nothing_can_be_stored_and_served_back(web_url):
+    for path in ("/gradio_api/upload", "/gradio_api/upload/", "/upload"):
+        response = httpx.post(f"{web_url}{path}", files={"files": ("x.html", b"<script>alert(1)</script>", "text/html")})
+        assert response.status_code == 403, path
+        assert response.json() == {"error": "This server accepts no file uploads."}
 
 
 def test_rate_limit_answers_429_with_retry_after(web_settings, assistant):
     from assistant.web import create_app
 
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
     limited = replace(web_settings, port=free_port(), rate_limit_per_minute=2)
     with running_app(create_app(limited, assistant=assistant), limited.port) as url:
-        codes = [post_ask(url, {"question": "What is ixazomib?"}).status_code for _ in range(2)]
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        chat = Client(url, verbose=False)
+        codes = [post_ask(url, {"question": "What is ixazomib?"}).status_code,
+                 len(chat.predict("What is ixazomib?", [], api_name="/ask"))]
         refused = post_ask(url, {"question": "What is ixazomib?"})
-        assert codes == [200, 200]
+        assert codes == [200, 4]  # one API question, one chat question: the window is per client, not per path
         assert refused.status_code == 429
         assert 1 <= int(refused.headers["retry-after"]) <= 60
         assert "limit is 2" in refused.json()["error"]
-        assert httpx.get(f"{url}/api/health").status_code == 200  # the limit is on questions only
+        with pytest.raises(AppError, match=r"Too many questions: the limit is 2 per 60 s. Try again in \d+ s."):
+            chat.predict("What is ixazomib?", [], api_name="/ask")
+        # Malformed requests count too (they cost a parse), and the limit is on questions only.
+        assert post_ask(url, {"question": ""}).status_code == 429
+        assert httpx.get(f"{url}/api/health").status_code == 200
 
 
 def test_bad_allowed_origin_is_refused_at_start(web_settings, assistant):
@@ -218,53 +310,75 @@ def test_bad_allowed_origin_is_refused_at_start(web_settings, assistant):
         create_app(replace(web_settings, allowed_origins=("https://ok.example", "* 'unsafe-inline'")), assistant=assistant)
 
 
+def start_chroma(path: Path, port: int) -> subprocess.Popen:
+    """`chroma run` on ``path``/``port``, returned once it answers its heartbeat."""
+    chroma = os.path.join(os.path.dirname(sys.executable), "chroma")
+    process = subprocess.Popen([chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            pytest.fail("chroma run exited at start")
+        time.sleep(0.2)
+    process.kill()
+    pytest.fail("chroma run did not answer its heartbeat")
+
+
 @pytest.fixture()
 def chroma_server(tmp_path):
-    """A real `chroma run` server on a free port; yields (url, process)."""
+    """A real `chroma run` server on a free port; yields (url, path, processes) — a test may restart it
+    on the same port and path and append the new process, which is stopped at the end too."""
     port = free_port()
-    chroma = os.path.join(os.path.dirname(sys.executable), "chroma")
-    process = subprocess.Popen([chroma, "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1",
-                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    path = tmp_path / "chroma-server"
+    processes = [start_chroma(path, port)]
     try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None:
-                pytest.fail("chroma run exited at start")
-            time.sleep(0.2)
-        else:
-            pytest.fail("chroma run did not answer its heartbeat")
-        yield url, process
+        yield f"http://127.0.0.1:{port}", path, processes
     finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)
 
 
-def test_store_outage_answers_503_json(chroma_server, web_settings, embedder, tmp_path):
-    """With Chroma as a server that goes away, questions and health answer 503 with a next step."""
+def test_store_outage_answers_503_json_and_recovers_without_a_restart(chroma_server, web_settings, embedder, tmp_path):
+    """Chroma (a server) goes away mid-run: questions and health answer 503 with a next step, the chat
+    shows the message; once Chroma is back on the same port and path the same app answers again."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
     from assistant.service import Assistant
     from assistant.web import create_app
     from corpus.documents import load_documents
     from index.build import ingest
     from index.store import ChunkStore, connect
 
-    url, process = chroma_server
+    url, path, processes = chroma_server
     server_settings = replace(web_settings, port=free_port(), chroma_url=url, data_dir=tmp_path / "data")
     store = ChunkStore(connect(url=url), server_settings.collection)
     ingest(load_documents([server_settings.corpus_dir]), store, embedder, server_settings.catalog_dir)
     with running_app(create_app(server_settings, assistant=Assistant.open(server_settings, embedder)),
                      server_settings.port) as app_url:
-        assert post_ask(app_url, {"question": QUESTION}).status_code == 200
-        process.terminate()
-        process.wait(timeout=10)
+        before = post_ask(app_url, {"question": QUESTION})
+        assert before.status_code == 200
+        processes[0].terminate()
+        processes[0].wait(timeout=10)
         for response in (post_ask(app_url, {"question": "What is the median PFS?"}), httpx.get(f"{app_url}/api/health")):
             assert response.status_code == 503, response.text
+            assert response.headers["retry-after"] == "10" or response.request.method == "GET"
             assert "Chroma" in response.json()["error"] and "Traceback" not in response.text
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        with pytest.raises(AppError, match="Chroma"):
+            Client(app_url, verbose=False).predict("What is the median PFS?", [], api_name="/ask")
+
+        processes.append(start_chroma(path, int(urlparse(url).port)))
+        after = post_ask(app_url, {"question": QUESTION})
+        assert after.status_code == 200, after.text
+        assert summary(after.json()) == summary(before.json())
+        assert httpx.get(f"{app_url}/api/health").json()["chunks"] == store.count() > 0
 
 
 def test_only_the_ui_module_imports_gradio_and_web_imports_nothing_heavy():
