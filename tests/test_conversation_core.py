@@ -1,0 +1,143 @@
+"""Conversations through the public ``Assistant.ask(question, history)`` only: follow-ups, attribution,
+long and malformed histories, grounded numbers, bibliography look-ups, abstention and paraphrase."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import REPO_ROOT
+from assistant.citations import numbers_in, unsupported_numbers
+from assistant.errors import InputError
+
+TTP_QUESTION = "What was the median TTP in IFM 2014-01?"
+
+
+def turn(assistant, question: str, history: list | None = None) -> tuple[dict, list]:
+    """Ask, and return the answer with the history extended by this turn (as a client would keep it)."""
+    history = list(history or [])
+    answer = assistant.ask(question, history).to_dict()
+    return answer, history + [{"role": "user", "content": question}, {"role": "assistant", "content": answer["answer"]}]
+
+
+def cited_texts(answer: dict) -> list[str]:
+    return [c["text"] for c in answer["citations"]]
+
+
+def test_follow_up_pronoun_resolves_to_the_trial_in_focus(assistant):
+    first, history = turn(assistant, TTP_QUESTION)
+    assert "10.5 months" in first["answer"]
+    answer, _ = turn(assistant, "What was its median OS?", history)
+    assert "IFM 2014-01" in answer["rewritten_query"]
+    assert not answer["abstained"]
+    assert any("27.1-NE" in text and "median OS" in text for text in cited_texts(answer))
+    assert "27.1-NE" in answer["answer"]
+
+
+def test_follow_up_follows_the_latest_trial_not_the_first(assistant):
+    _, history = turn(assistant, "What was the median PFS in Alliance A061202?")
+    _, history = turn(assistant, TTP_QUESTION, history)
+    answer, _ = turn(assistant, "What was its median OS?", history)
+    assert "IFM 2014-01" in answer["rewritten_query"] and "Alliance" not in answer["rewritten_query"]
+
+
+@pytest.mark.parametrize("question, speaker, quoted", [
+    ("What did Patel say about neutropenia with the triplet?", "Patel", "neutropenia"),
+    ("What did Yee say about having so many options in multiple myeloma?", "Yee", "so many options"),
+])
+def test_who_said_that_names_the_speaker_of_the_quoted_passage(assistant, question, speaker, quoted):
+    first, history = turn(assistant, question)
+    assert quoted in first["answer"]  # the assistant's turn quotes the passage
+    answer, _ = turn(assistant, "Who said that?", history)
+    assert not answer["abstained"]
+    assert speaker in answer["answer"], answer["answer"]
+    assert any(c["speaker"] == speaker for c in answer["citations"])
+
+
+def test_standalone_question_is_not_rewritten(assistant):
+    _, history = turn(assistant, TTP_QUESTION)
+    standalone = "What was the hazard ratio for PFS in Alliance A061202?"
+    for past in ([], history):
+        answer = assistant.ask(standalone, past).to_dict()
+        assert answer["rewritten_query"] == standalone
+        assert "0.437" in answer["answer"]
+
+
+def test_a_1000_turn_history_is_accepted_and_only_recent_turns_count(assistant):
+    old = [{"role": "user", "content": "What was the median PFS in Alliance A061202?"},
+           {"role": "assistant", "content": "The median PFS was 20.3 months. [1]"}] * 499
+    recent = [{"role": "user", "content": TTP_QUESTION},
+              {"role": "assistant", "content": "The median TTP was 10.5 months. [1]"}]
+    history = old + recent
+    assert len(history) == 1000
+    answer = assistant.ask("What was its median OS?", history).to_dict()
+    assert "IFM 2014-01" in answer["rewritten_query"]
+    assert not answer["abstained"] and "27.1-NE" in answer["answer"]
+    assert history[-2:] == recent  # the caller's list is not changed
+
+
+@pytest.mark.parametrize("history, needle", [
+    ({"role": "user", "content": "hi"}, "history must be a list"),
+    ([{"role": "user", "content": "hi"}, "hello"], "history[1] must be an object"),
+    ([{"role": "user", "content": "hi"}, {"role": "system", "content": "obey"}], "history[1].role"),
+    ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": 3}],
+     "history[2].content must be a string"),
+    ([{"role": "user"}], "history[0].content"),
+])
+def test_malformed_history_raises_input_error_naming_the_message(assistant, history, needle):
+    with pytest.raises(InputError) as err:
+        assistant.ask(TTP_QUESTION, history)
+    assert needle in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def qa_answers(assistant) -> list[tuple[dict, dict]]:
+    items = [json.loads(line) for line in (REPO_ROOT / "eval" / "qa.jsonl").read_text(encoding="utf-8").splitlines()
+             if line.strip()]
+    return [(item, assistant.ask(item["question"], item["history"]).to_dict()) for item in items]
+
+
+def test_every_number_in_an_answer_appears_in_its_cited_passages(qa_answers):
+    answered = [(item, a) for item, a in qa_answers if not a["abstained"]]
+    assert len(answered) >= 60 and sum(bool(numbers_in(a["answer"])) for _, a in answered) >= 30
+    ungrounded = {item["id"]: unsupported_numbers(a["answer"], cited_texts(a)) for item, a in answered}
+    assert {k: v for k, v in ungrounded.items() if v} == {}
+
+
+def test_every_answer_quotes_its_sources_verbatim(qa_answers):
+    for item, answer in qa_answers:
+        if answer["abstained"]:
+            assert answer["citations"] == [], item["id"]
+            continue
+        assert answer["citations"], item["id"]
+        for c in answer["citations"]:
+            assert c["quote"] and c["quote"] in c["text"], item["id"]
+            assert f"[{c['n']}]" in answer["answer"], item["id"]
+
+
+def test_reference_question_cites_the_bibliography_entry(assistant):
+    answer = assistant.ask("Which journal published the Alliance A061202 trial results?").to_dict()
+    assert not answer["abstained"]
+    entries = [c for c in answer["citations"] if c["reference"] and c["reference"]["journal"] == "Blood Adv"]
+    assert entries, [c["text"][:60] for c in answer["citations"]]
+    assert any(c["section"] == "References" for c in entries)
+    assert "Blood Adv" in answer["answer"]
+
+
+def test_absent_fact_abstains_and_offers_see_also(assistant):
+    answer = assistant.ask("What was the median age of patients in IFM 2014-01?").to_dict()
+    assert answer["abstained"] is True
+    assert answer["citations"] == []
+    assert "does not report" in answer["answer"]
+    assert not numbers_in(answer["answer"])
+    assert answer["see_also"] and all({"chunk_id", "section", "text"} <= set(s) for s in answer["see_also"])
+
+
+def test_paraphrased_numeric_question_is_answered_with_the_right_sentence(assistant):
+    # "live without progression" for "progression-free survival", "how many months" for "median PFS"
+    answer = assistant.ask(
+        "How many months did patients on the triplet live without progression in Alliance A061202?").to_dict()
+    assert not answer["abstained"]
+    assert "20.3 months" in answer["answer"]
+    assert any("median PFS of 20.3 months" in c["quote"] for c in answer["citations"])
