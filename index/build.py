@@ -103,7 +103,11 @@ def ingest(
     stored = store.chunk_ids_by_document()
     batch_docs = {d.doc_id for d in documents}
     previous = load_catalog(catalog_dir)
-    paths = {cid: c.source_path for cid, c in (previous.chunks.items() if previous else [])}
+    paths: dict[str, str] = {}
+    if callable(remove_missing):
+        # source paths from Chroma itself: the local catalog may be missing or another host's older view
+        others = [cid for cid, doc_id in stored.items() if doc_id not in batch_docs]
+        paths = {cid: r.get("source_path", "") for cid, r in store.records(others).items()} if others else {}
 
     stale = [cid for cid, doc_id in stored.items() if doc_id in batch_docs and cid not in new_by_id]
     if remove_missing:

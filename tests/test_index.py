@@ -310,6 +310,20 @@ def test_second_document_is_added_then_removed_with_its_file(fresh):
     assert "carfilzomib-notes" not in catalog.recipe["documents"]
 
 
+def test_a_file_removed_from_an_ingested_folder_leaves_even_without_a_local_catalog(fresh):
+    """`ingest FOLDER` removes documents whose files left FOLDER (a predicate on the stored source path);
+    it must work from what Chroma holds, e.g. on a host whose catalog cache was deleted."""
+    extra = fresh.corpus / "note.md"
+    extra.write_text("# Note\n\nA single note about daratumumab dosing.\n", encoding="utf-8")
+    fresh.ingest()
+    shutil.rmtree(fresh.catalog_dir)
+    extra.unlink()
+    in_folder = lambda path: Path(path).is_relative_to(fresh.corpus)  # noqa: E731 (what the CLI passes)
+    report = fresh.ingest(remove_missing=in_folder)
+    assert (report.removed, report.removed_documents) == (1, ["note"])
+    assert fresh.store.count() == ARTICLE_CHUNKS
+
+
 def test_without_remove_missing_documents_of_other_runs_are_kept(fresh, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
