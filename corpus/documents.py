@@ -44,7 +44,9 @@ def find_document_paths(paths: Iterable[Path]) -> list[Path]:
         if path.is_dir():
             found.extend(
                 p for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".")
+                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+                # hidden files and anything under a hidden folder (.git, .github, editor caches)
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
         elif path.is_file():
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:

@@ -118,6 +118,17 @@ def test_folders_are_searched_recursively_for_supported_files_only(tmp_path):
     assert docs[0].text == "Text three."
 
 
+def test_files_inside_hidden_folders_are_skipped(tmp_path):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".github" / "ISSUE_TEMPLATE").mkdir(parents=True)
+    (tmp_path / ".git" / "description.txt").write_text("Unnamed repository.\n", encoding="utf-8")
+    (tmp_path / ".github" / "ISSUE_TEMPLATE" / "bug.md").write_text("# Bug report\n\nSteps.\n", encoding="utf-8")
+    (tmp_path / "article.md").write_text("Real content.\n", encoding="utf-8")
+    assert [d.doc_id for d in load_documents([tmp_path])] == ["article"]
+    # a hidden folder named explicitly is the caller's choice
+    assert [d.doc_id for d in load_documents([tmp_path / ".github"])] == ["bug"]
+
+
 def test_files_and_folders_mixed_are_deduplicated(tmp_path):
     path = tmp_path / "one.md"
     path.write_text("Text one.\n", encoding="utf-8")
