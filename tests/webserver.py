@@ -21,7 +21,9 @@ def running_app(app, port: int, timeout_s: float = 30.0) -> Iterator[str]:
     """Serve the ASGI ``app`` with uvicorn on 127.0.0.1:``port`` in a thread; yields its base URL."""
     import uvicorn
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # a client that keeps a stream open (gradio_client) must not hold the shutdown for long
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
