@@ -354,9 +354,12 @@ def test_ingest_after_a_run_killed_half_way_completes_without_duplicates(tmp_pat
     _, chunks = chunk_document(doc)
     half = chunks[: len(chunks) // 2]
     # what a killed first ingest leaves behind: some batches written to Chroma, no stamp, no catalog
-    vectors = embedder.embed_texts([c.embedding_text for c in half])
-    index.store.upsert([c.to_record() for c in half], vectors,
-                       [embedder.embed_texts([s.text for s in c.sentences]) for c in half])
+    vectors = embedder.embed_texts([c.embedding_text for c in half] + [s.text for c in half for s in c.sentences])
+    per_chunk, at = [], len(half)
+    for c in half:
+        per_chunk.append(vectors[at:at + len(c.sentences)])
+        at += len(c.sentences)
+    index.store.upsert([c.to_record() for c in half], vectors[:len(half)], per_chunk)
     assert index.store.count() == len(half) and load_catalog(index.catalog_dir) is None
     with pytest.raises(IndexNotFoundError, match="python -m assistant ingest"):
         index.open()
