@@ -81,6 +81,7 @@ class _Candidate:
     passage_dense: float = 0.0
     rank: int = 0
     missing: float = 0.0  # share of the question's weight found nowhere near this sentence
+    focus_here: float = 0.0  # share of the focus in the sentence itself (not its heading or passage)
     about: frozenset[str] = frozenset()  # which asked-about names this passage is about
     unit_ok: bool = True
 
@@ -100,7 +101,7 @@ class Weights:
     passage_rank: float = 0.05
     dense: float = 0.3
     attribute_coverage: float = 0.25
-    focus: float = 0.08
+    focus: float = 0.15
     missing_entity: float = 0.25
 
 
@@ -179,6 +180,10 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                              if terms.attribute_total else coverage)
             # the section heading frames every sentence under it ("...updates to the NCCN guidelines?")
             focus = _focus_coverage(terms.focus, tokens | words.heading, context_tokens)
+            focus_here = _focus_coverage(terms.focus, tokens, frozenset())  # in the sentence itself
+            # a sentence on another end point than the question's does not answer it
+            if terms.end_points and (end_points(tokens) - terms.end_points) and not (end_points(tokens) & terms.end_points):
+                focus = 0.0
             known = tokens | context_tokens | words.discourse
             missing = (sum(w for t, w in terms.asked.items() if t not in known) / asked_total) if asked_total else 0.0
             candidate = _Candidate(
@@ -187,7 +192,7 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                 coverage=coverage, context_coverage=context_cov, focus=focus,
                 type_match=_matches_type(terms.wants, sentence.text, chunk), entity_ok=entity_ok, covered=covered,
                 about=about,
-                attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank, missing=missing,
+                attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank, missing=missing, focus_here=focus_here,
                 unit_ok=not terms.units or any(holds_unit(u, sentence.text) for u in terms.units),
             )
             candidate.score = _score(candidate, weights)
@@ -199,7 +204,7 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
 def _score(c: "_Candidate", w: Weights) -> float:
     return (w.passage_dense * c.passage_dense + w.passage_coverage * c.context_coverage
             + w.passage_rank / (1.0 + c.rank) + w.dense * c.dense + w.attribute_coverage * c.attribute_coverage
-            + _TYPE_BONUS.get(c.type_match, 0.0) + w.focus * c.focus - (0.0 if c.entity_ok else w.missing_entity))
+            + _TYPE_BONUS.get(c.type_match, 0.0) + w.focus * c.focus_here - (0.0 if c.entity_ok else w.missing_entity))
 
 
 def _candidate_passages(retrieved: list[Retrieved], catalog: Catalog, n: int) -> list[Chunk]:
@@ -269,7 +274,11 @@ def _passage_words(chunk: Chunk, catalog: Catalog, lexicon) -> _PassageWords:
         context=frozenset(expand(set(tokenize(context)), context, abbreviations)),
         heading=frozenset(expand(set(tokenize(chunk.section)), chunk.section, abbreviations)),
         discourse=frozenset(tokenize(" ".join(c.text for c in preceding[-2:]))),
-        sentences=tuple(frozenset(expand(set(tokenize(s.text)), s.text, abbreviations)) for s in chunk.sentences),
+        # a bibliography entry also answers to its number ("the DOI of reference 4")
+        sentences=tuple(frozenset(expand(set(tokenize(s.text)), s.text, abbreviations)
+                                  | (set(tokenize(f"reference {chunk.reference_numbers[0]}")) if chunk.kind == "reference"
+                                     and chunk.reference_numbers else set()))
+                        for s in chunk.sentences),
         names=frozenset(tokenize(" ".join(parts))),
     )
     if len(_WORDS_CACHE) >= _WORDS_CACHE_MAX:

@@ -34,7 +34,7 @@ _TYPE_WORDS = frozenset(
     """journal doi published publish publication author authors wrote written title titled volume pages page issue
     number numbers percentage percent proportion share fraction many much long often value values result results
     data figure figures reported report name named called mentioned list describe kind type exactly specifically
-    first second third main key year years date month day""".split()
+    main key year years date month day""".split()
 )
 # Words too general to pin down what is asked.
 _GENERIC = frozenset(
@@ -50,7 +50,7 @@ _UNITS = {
                 re.compile(r"\d\s*%(?!\s*CI)")),
     "duration": (re.compile(r"\bhow long\b|\bduration\b|\bhow (?:many|much) (?:months|years|weeks|days|time)\b", re.I),
                  re.compile(r"\d+(?:\.\d+)?\s*(?:months?|years?|weeks?|days?)\b|\d-(?:month|year|week|day)\b", re.I)),
-    "count": (re.compile(r"\bhow many (?:patients|people|participants|subjects|individuals)\b|\bsample size\b|\bnumber of (?:patients|people|participants)\b|\benrolled\b", re.I),
+    "count": (re.compile(r"\bhow many (?:patients|people|participants|subjects|individuals)\b|\bsample size\b|\bnumber of (?:patients|people|participants)\b", re.I),
               re.compile(r"\bn\s*=\s*\d+|\b\d+\s+(?:patients|people|participants)\b", re.I)),
     "ratio": (re.compile(r"\b(hazard ratio|odds ratio|hr)\b", re.I), re.compile(r"\b(HR|OR|hazard ratio)\b,?\s*\d")),
     "money": (re.compile(r"\b(cost|costs|price|priced|pay|paid|charge|dollars?|reimburse\w*)\b", re.I),
@@ -103,6 +103,7 @@ class QueryTerms:
     attributes: dict[str, float] = field(default_factory=dict)  # weights minus the names' own words
     asked: dict[str, float] = field(default_factory=dict)  # weights of the words of this turn's question
     unknown_names: list[str] = field(default_factory=list)  # codes/names in the question the corpus never uses
+    end_points: set[str] = field(default_factory=set)  # trial end points the question names (OS, PFS...)
 
     @property
     def units(self) -> set[str]:
@@ -144,6 +145,11 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     # "alliance a061202" and "a061202" are one name
     entities = sorted(e for e in found if not any(e != o and e in o for o in found))
     name_tokens = {t for e in entities for t in tokenize(e)}
+    # a number the question gives ("grade 3", "2-year", "phase 3") must be in the answer too
+    for written in re.findall(r"[\w.-]*\d[\w.-]*", question):  # digits as written, not "three"
+        for token in tokenize(written):
+            if any(ch.isdigit() for ch in token) and token in weights:
+                focus[token] = weights[token]
     focus = {t: w for t, w in focus.items() if t not in name_tokens}
     attributes = {t: w for t, w in weights.items() if t not in name_tokens}
     wants = set()
@@ -160,7 +166,8 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         wants.discard("number")  # any number will not do when a unit is asked for
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes,
                       asked={t: w for t, w in weights.items() if t in asked},
-                      unknown_names=_unknown_names(question, catalog))
+                      unknown_names=_unknown_names(question, catalog),
+                      end_points=end_points(expand(set(tokenize(question)), question, GLOSSARY)))
 
 
 # A trial code or acronym-name: a word with digits, or four or more capitals ("TOURMALINE-MM1").

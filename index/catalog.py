@@ -87,7 +87,9 @@ def build_catalog(recipe: dict, records: list[dict], sentence_vectors: list[np.n
 
 def _lexical_text(chunk: Chunk) -> str:
     # The heading is part of what a passage is about ("primary end point" of which trial...).
-    return f"{chunk.section}\n{chunk.text}" if chunk.kind != "reference" else chunk.text
+    if chunk.kind == "reference":
+        return f"Reference {' '.join(map(str, chunk.reference_numbers))}\n{chunk.text}"
+    return f"{chunk.section}\n{chunk.text}"
 
 
 def save_catalog(catalog: Catalog, folder: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 # Bump when tokens change: the BM25 index in the catalog is rebuilt (no re-embedding needed).
-LEXICAL_VERSION = "3"
+LEXICAL_VERSION = "4"
 _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve".split()) if i >= 2}
 
@@ -43,11 +43,17 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+# Stems longer than this are cut to it: Snowball leaves "respond"/"respons" and
+# "treatment"/"treat" apart; a shared six-letter prefix joins most such families.
+_PREFIX_CHARS = 6
+
+
 @lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
     if any(ch.isdigit() for ch in word) or len(word) <= 3:
         return word
-    return _stemmer().stemWord(word)
+    stem = _stemmer().stemWord(word)
+    return stem[:_PREFIX_CHARS] if len(stem) > _PREFIX_CHARS else stem
 
 
 def tokenize(text: str, drop_stopwords: bool = True) -> list[str]:
