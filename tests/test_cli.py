@@ -117,19 +117,19 @@ def test_text_output_shows_the_answer_and_each_source_with_its_quote(assistant):
     ('{"role": "user", "content": "hi"}', "history must be a list"),
     ('[{"role": "user", "text": "hi"}]', "history[0].content must be a string"),
 ])
-def test_bad_history_file_exits_1_with_one_line(content, needle, tmp_path):
+def test_bad_history_file_exits_1_with_one_line(content, needle, data_dir, tmp_path):
     path = tmp_path / "history.json"
     if content is not None:
         path.write_text(content, encoding="utf-8")
-    done = run_cli("ask", TTP_QUESTION, "--history", str(path), data_dir=tmp_path / "data")
+    done = run_cli("ask", TTP_QUESTION, "--history", str(path), data_dir=data_dir)
     assert done.returncode == 1 and done.stdout == ""
     lines = error_lines(done)
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_empty_question_exits_1_with_a_message(tmp_path):
-    done = run_cli("ask", "   ", data_dir=tmp_path / "data")
+def test_empty_question_exits_1_with_a_message(data_dir):
+    done = run_cli("ask", "   ", data_dir=data_dir)
     assert done.returncode == 1 and done.stdout == ""
     assert error_lines(done) == ["error: The question is empty. Type a question about the article."]
 
