@@ -8,6 +8,7 @@ with the date and command that produced it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from bench.measure import REPO_ROOT
@@ -41,12 +42,24 @@ def record(section: str, result: dict, command: str, machine: dict) -> None:
         entry = {**results["sections"][section], **entry, "sizes": dict(sorted(sizes.items(), key=lambda kv: int(kv[0])))}
     results["sections"][section] = entry
     RESULTS_JSON.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    RESULTS_MD.write_text(render_markdown(results), encoding="utf-8")
+    RESULTS_MD.write_text(render_markdown(results) + _foreign_sections(), encoding="utf-8")
     plot(results, RESULTS_PNG)
-    print(f"recorded {section} in {RESULTS_MD.relative_to(REPO_ROOT)} and {RESULTS_PNG.relative_to(REPO_ROOT)}")
+    print(f"recorded {section} in {RESULTS_MD} and {RESULTS_PNG.name}")
 
 
 # --- markdown ---------------------------------------------------------------------------------
+
+# Other scripts (bench/load.py) keep their own section between <!-- name:start --> / <!-- name:end -->.
+_FOREIGN = re.compile(r"<!-- (?P<name>[\w-]+):start -->.*?<!-- (?P=name):end -->", re.S)
+
+
+def _foreign_sections() -> str:
+    """The marked sections other scripts wrote into results.md, kept when this module rewrites it."""
+    if not RESULTS_MD.exists():
+        return ""
+    blocks = [m.group(0) for m in _FOREIGN.finditer(RESULTS_MD.read_text(encoding="utf-8"))]
+    return "".join("\n" + block + "\n" for block in blocks)
+
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]

@@ -73,3 +73,19 @@ def test_goals_compare_the_largest_size_with_the_article_alone():
     assert rows["answeraccuracy"][1] == "+0.030" and "missed" in rows["answeraccuracy"][2]
     assert rows["RSS≤"][1] == "2500 MiB" and "missed" in rows["RSS≤"][2]
     assert "| +100,000 |" in render_markdown(results)
+
+
+def test_rewriting_results_keeps_sections_other_scripts_marked(tmp_path, monkeypatch):
+    import bench.results as results
+
+    monkeypatch.setattr(results, "RESULTS_MD", tmp_path / "results.md")
+    monkeypatch.setattr(results, "RESULTS_JSON", tmp_path / "results.json")
+    monkeypatch.setattr(results, "RESULTS_PNG", tmp_path / "results.png")
+    (tmp_path / "results.md").write_text("# old\n\n<!-- load:start -->\n## Load\nkept\n<!-- load:end -->\n")
+    machine = {"date": "2026-11-25", "nproc": 2, "cpu": "x", "ram_gib": 23.4, "python": "3.11.7",
+               "load_avg_1m": 1.0, "commit": "abc"}
+    results.record("growth", {"sizes": {"0": _growth_size(20.0, 0.9, 700)}, "source": {"description": "d"}},
+                   "python -m bench.growth", machine)
+    text = (tmp_path / "results.md").read_text()
+    assert text.startswith("# Benchmarks") and "<!-- load:start -->\n## Load\nkept\n<!-- load:end -->" in text
+    assert (tmp_path / "results.png").stat().st_size > 0
