@@ -23,7 +23,7 @@ class Settings:
     # retrieval
     dense_k: int = 12
     lexical_k: int = 12
-    candidate_passages: int = 12
+    candidate_passages: int = 16
     # answering (see assistant/answering.py for where the abstention threshold comes from)
     max_answer_sentences: int = 3
     max_answer_chars: int = 600
