@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("chat", help="a conversation in the terminal")
 
+    sub.add_parser("status", help="say whether the index is built and matches this build (no model load)")
+
     serve = sub.add_parser("serve", help="serve the web chat, the widget and the HTTP API")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -162,6 +164,15 @@ def cmd_chat(args, settings: Settings) -> int:
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer["answer"]}]
 
 
+def cmd_status(args, settings: Settings) -> int:
+    from index.build import index_status
+    from index.store import ChunkStore, connect
+
+    store = ChunkStore(connect(settings.chroma_dir, settings.chroma_url), settings.collection)
+    print(index_status(store, settings.catalog_dir))
+    return 0
+
+
 def cmd_serve(args, settings: Settings) -> int:
     from assistant.web import serve
 
@@ -169,4 +180,4 @@ def cmd_serve(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "serve": cmd_serve}
+COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "serve": cmd_serve, "status": cmd_status}
