@@ -301,7 +301,7 @@ def _names_a_topic(text: str, lexicon) -> bool:
 
 # How much holding the asked-for kind of thing is worth: a question about a journal or DOI is
 # answered by a bibliography entry whatever its wording; a number is a weaker cue.
-_TYPE_BONUS = {"reference": 0.3, "person": 0.15, "percent": 0.15, "duration": 0.15, "count": 0.15,
+_TYPE_BONUS = {"reference": 0.3, "bibliography": 0.3, "person": 0.15, "percent": 0.15, "duration": 0.15, "count": 0.15,
                "ratio": 0.15, "money": 0.15, "dose": 0.15, "age": 0.15, "calendar": 0.15, "date": 0.12, "number": 0.1}
 
 
@@ -311,6 +311,7 @@ def _matches_type(wants: set[str], text: str, chunk: Chunk) -> str | None:
         return None
     checks = {
         "reference": chunk.kind == "reference",
+        "bibliography": chunk.kind == "reference",
         "person": bool((chunk.speaker and chunk.speaker in text) or _AUTHOR_LIST.search(text) or _CREDENTIAL.search(text)),
         "date": bool(_MONTH.search(text)),
         "number": any(ch.isdigit() for ch in text),
@@ -327,7 +328,12 @@ _ANSWERING_MARGIN = 0.15
 
 def _first_answering(candidates: list[_Candidate], terms: QueryTerms) -> _Candidate | None:
     """The best sentence that can answer at all: about the named things, holding every asked-about
-    word the corpus knows (the focus), and a number in the asked-for unit. None: abstain."""
+    word the corpus knows (the focus), a number in the asked-for unit, and a bibliography entry when
+    only one can answer (a journal, a DOI). None: abstain."""
+    if "bibliography" in terms.wants:
+        candidates = [c for c in candidates if c.chunk.kind == "reference"]
+        if not candidates:
+            return None
     floor = candidates[0].score - _ANSWERING_MARGIN
     for c in candidates:
         if c.score < floor:

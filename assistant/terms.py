@@ -77,6 +77,10 @@ _WH = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how|is|was|were|a
 # Words naming a statistic: the sentence quoted must report that statistic itself, not a neighbour's.
 STATISTIC_WORDS = frozenset(t for w in """median mean average rate rates ratio hazard odds percentage proportion
     probability incidence prevalence range interval""".split() for t in tokenize(w, drop_stopwords=False))
+# Questions only a bibliography entry can answer (the body never gives a journal or a DOI).
+_ASKS_BIBLIOGRAPHY = re.compile(
+    r"\b(journal|doi|published|publication|authors?|wrote|written by|volume|pages|issue number|cited as|"
+    r"bibliograph\w*|references?|citations?)\b", re.I)
 _ASKS_NUMBER = re.compile(
     r"\b(how (?:many|much|long|often|large|big|likely)|what (?:percentage|proportion|fraction|number|share)|"
     r"median|rates?|hazard ratio|hr|percent(?:age)?|confidence interval|ci|odds|risk reduction|sample size|"
@@ -164,6 +168,8 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
             wants.add(unit)
     if wants & set(_UNITS):
         wants.discard("number")  # any number will not do when a unit is asked for
+    if _ASKS_BIBLIOGRAPHY.search(probe):
+        wants.add("bibliography")
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes,
                       asked={t: w for t, w in weights.items() if t in asked},
                       unknown_names=_unknown_names(question, catalog),
