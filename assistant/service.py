@@ -11,7 +11,7 @@ from assistant.errors import InputError
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
 from assistant.terms import build_lexicon
-from index.build import open_index
+from index.build import index_status, open_index
 from index.catalog import Catalog
 from index.embedding import Embedder
 from index.store import ChunkStore, connect
@@ -66,6 +66,7 @@ class Assistant:
         # The store first: an unreachable Chroma server is reported before the model's seconds of loading.
         client = connect(settings.chroma_dir, settings.chroma_url)
         store = ChunkStore(client, settings.collection)
+        index_status(store, settings.catalog_dir)  # a missing index is reported before the model loads
         embedder = embedder or Embedder()
         catalog = open_index(store, settings.catalog_dir, embedder)
         return cls(settings, embedder, store, catalog)

@@ -196,17 +196,23 @@ def _assemble(recipe: dict, ids: Sequence[str], store: ChunkStore, previous: Cat
     return build_catalog(recipe, records, vectors)
 
 
+def _stamped_recipe(store: ChunkStore, catalog_dir: Path) -> dict:
+    stamped = store.recipe()
+    if not stamped or store.count() == 0:
+        raise IndexNotFoundError(
+            f"No index in Chroma collection {store.name!r} (catalog folder {catalog_dir}), or its first ingest "
+            "did not finish. Run `python -m assistant ingest` (or `make index`) first."
+        )
+    return stamped
+
+
 def index_status(store: ChunkStore, catalog_dir: Path) -> str:
     """One line about the index, without loading the model.
 
     Raises:
         IndexNotFoundError / IndexMismatchError: as ``open_index`` would.
     """
-    stamped = store.recipe()
-    if not stamped or store.count() == 0:
-        raise IndexNotFoundError(
-            f"No index in Chroma collection {store.name!r}. Run `python -m assistant ingest` (or `make index`) first."
-        )
+    stamped = _stamped_recipe(store, catalog_dir)
     check_recipe(stamped, MODEL_NAME, int(stamped.get("dimension", 0)), f"Chroma collection {store.name!r}")
     return (f"index ok: {stamped.get('chunks')} chunks, model {stamped.get('model')}, "
             f"chunker {stamped.get('chunker_version')}, corpus {stamped.get('corpus_hash')}")
@@ -219,12 +225,7 @@ def open_index(store: ChunkStore, catalog_dir: Path, embedder: Embedder) -> Cata
         IndexNotFoundError: nothing was ever ingested into this store.
         IndexMismatchError: the index was built with another model or chunker.
     """
-    stamped = store.recipe()
-    if not stamped or store.count() == 0:
-        raise IndexNotFoundError(
-            f"No index in Chroma collection {store.name!r} (catalog folder {catalog_dir}), or its first ingest "
-            "did not finish. Run `python -m assistant ingest` (or `make index`) first."
-        )
+    stamped = _stamped_recipe(store, catalog_dir)
     check_recipe(stamped, embedder.model_name, embedder.dimension, f"Chroma collection {store.name!r}")
     catalog = load_catalog(catalog_dir)
     if catalog is not None:
