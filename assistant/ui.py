@@ -78,10 +78,6 @@ class _ChatHistory(ChatbotDataMessages):
             ) from None
 
 
-class _Chatbot(gr.Chatbot):
-    data_model = _ChatHistory
-
-
 def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLimiter, feedback: FeedbackLog,
              gate: AnswerGate | None = None) -> gr.Blocks:
     """The chat Blocks (not yet mounted or queued); answers pass ``gate`` (shared with the API)."""
@@ -155,12 +151,14 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         answers = gr.State({})
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=360):
-                chatbot = _Chatbot(
+                chatbot = gr.Chatbot(
                     label="Conversation", elem_id="chat", height=540, layout="bubble", show_label=False,
                     latex_delimiters=[], buttons=["copy"], feedback_options=("Like", "Dislike"),
                     placeholder="<strong>Ask about the article</strong><br>Each answer quotes sentences from it.",
                     examples=[{"text": q} for q in EXAMPLES], allow_tags=False,
                 )
+                # On the instance, not a subclass: Gradio would load a subclass as a custom component.
+                chatbot.data_model = _ChatHistory
                 textbox = gr.Textbox(
                     placeholder="Ask a question about the article…", show_label=False, lines=1, max_lines=4,
                     submit_btn=True, stop_btn=False, max_length=settings.max_question_chars, autofocus=True,
@@ -174,12 +172,17 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         answer_json = gr.JSON(visible=False, label="answer")
 
         outputs = [textbox, chatbot, sources, answers, answer_json]
-        submitted = textbox.submit(respond, [textbox, chatbot, answers], outputs, api_name="ask",
+        # Progress and error overlays go to the hidden JSON only: the chat shows its own "…" and
+        # "Searching" while answering, and a refused question (gr.Error) is a toast that leaves the
+        # conversation and the textbox usable instead of covering them with "Error".
+        quiet = {"show_progress_on": answer_json}
+        submitted = textbox.submit(respond, [textbox, chatbot, answers], outputs, api_name="ask", **quiet,
                                    api_description="Ask a question; returns the chat, the sources HTML and the answer object.")
         submitted.then(restore_textbox, None, textbox, queue=False, api_visibility="undocumented")
         example = chatbot.example_select(pick_example, None, textbox,
                                          queue=False, api_visibility="undocumented")
-        from_example = example.then(respond, [textbox, chatbot, answers], outputs, api_visibility="undocumented")
+        from_example = example.then(respond, [textbox, chatbot, answers], outputs, api_visibility="undocumented",
+                                    **quiet)
         from_example.then(restore_textbox, None, textbox, queue=False, api_visibility="undocumented")
         textbox.stop(None, None, None, cancels=[submitted, from_example], api_visibility="undocumented").then(
             restore_textbox, None, textbox, queue=False, api_visibility="undocumented")
