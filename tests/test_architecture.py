@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 PACKAGES = ("corpus", "index", "assistant", "eval")
 # The edges: they build Settings from the environment and may import every layer.

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import REPO_ROOT
-from webserver import free_port
+from tests.conftest import REPO_ROOT
+from tests.webserver import free_port
 
 pytestmark = pytest.mark.server
 

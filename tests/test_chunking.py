@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ARTICLE, REPO_ROOT
+from tests.conftest import ARTICLE, REPO_ROOT
 from corpus.chunking import MAX_CHUNK_CHARS, Chunk, chunk_document, split_sentences
 from corpus.documents import SourceDocument
 from corpus.structure import parse_document

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 TTP_QUESTION = "What was the median TTP in IFM 2014-01?"
 FOLLOW_UP = "What was its median OS?"

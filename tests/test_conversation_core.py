@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 from assistant.citations import numbers_in, unsupported_numbers
 from assistant.errors import InputError
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTICLE
+from tests.conftest import ARTICLE
 from corpus.chunking import chunk_document
 from corpus.documents import SUPPORTED_SUFFIXES, doc_id_for, find_document_paths, load_documents, read_text
 from corpus.errors import AssistantError, CorpusError

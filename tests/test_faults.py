@@ -19,8 +19,8 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from conftest import REPO_ROOT
-from webserver import free_port, running_app
+from tests.conftest import REPO_ROOT
+from tests.webserver import free_port, running_app
 
 QUESTION = "What was the median TTP in the IFM 2014-01 study?"
 

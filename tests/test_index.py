@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTICLE, REPO_ROOT
+from tests.conftest import ARTICLE, REPO_ROOT
 from corpus.chunking import CHUNKER_VERSION, chunk_document
 from corpus.documents import load_documents
 from corpus.structure import parse_document

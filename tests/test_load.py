@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from bench.load import load_requests, outcome, reference_answers, run_load
-from webserver import free_port, running_app
+from tests.webserver import free_port, running_app
 
 pytestmark = pytest.mark.server
 

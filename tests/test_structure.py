@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ARTICLE
+from tests.conftest import ARTICLE
 from corpus.structure import parse_document, parse_reference
 
 SOURCE = ARTICLE.read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from webserver import free_port, running_app
+from tests.webserver import free_port, running_app
 
 pytestmark = pytest.mark.server
 

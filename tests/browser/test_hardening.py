@@ -12,8 +12,8 @@ from dataclasses import replace
 import pytest
 from playwright.sync_api import expect
 
-from test_journeys import REPLY_TIMEOUT_MS, ask
-from webserver import free_port, running_app
+from tests.browser.test_journeys import REPLY_TIMEOUT_MS, ask
+from tests.webserver import free_port, running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 

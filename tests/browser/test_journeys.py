@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from webserver import static_site
+from tests.webserver import static_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
