@@ -4,7 +4,7 @@ Both run on the same index in the same process, item by item in alternating orde
 over eval/qa.jsonl (questions with their history). Every call starts with an empty query-embedding
 cache, so each is a cold turn. A second pass times the turn's stages one by one.
 
-    python -m bench.turn [--rounds 3] [--limit N] [--data-dir DIR] [--profile]
+    python -m bench.turn [--rounds 3] [--limit N] [--data-dir DIR] [--profile] [--no-record]
 """
 
 from __future__ import annotations
@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
     parser.add_argument("--data-dir", help="index location (default: settings / ASSISTANT_DATA_DIR); built if missing")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one pass of cold turns")
+    parser.add_argument("--no-record", action="store_true", help="print only; leave bench/results.md alone")
     args = parser.parse_args(argv)
 
     from assistant.settings import load_settings
@@ -190,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_stages(result["stages"]))
     if args.profile:
         print(profile_turns(assistant, items))
-    record("turn", result, command_line("bench.turn", argv), machine_facts())
+    if not args.no_record:
+        record("turn", result, command_line("bench.turn", argv), machine_facts())
     return 0
 
 
