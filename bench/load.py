@@ -221,7 +221,9 @@ def section_markdown(report: dict) -> str:
         f"`python -m assistant serve` on loopback (rate limit raised to {HIGH_RATE_LIMIT:,}/min; answering "
         f"concurrency {report['server_concurrency']}, the rest queue), cycling through the {report['questions']} "
         "questions of eval/qa.jsonl with their history. Every answer (text and cited chunk ids) is compared "
-        "with a single-client pass made first.",
+        "with a single-client pass made first. The questions repeat, so after the first round the server's "
+        "query-embedding cache holds them: these figures are the server under concurrency (queueing, HTTP, "
+        "retrieval, answer composition), not the model's cold embedding time (section 1 has cold turns).",
         "",
         "| | requests | errors | answers differing | requests/s | p50 | p95 | max |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
