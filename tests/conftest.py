@@ -56,7 +56,7 @@ def assistant(settings, embedder, built_index):
 @pytest.fixture(scope="session")
 def web_ports():
     """Ports for the app, a publisher page whose origin is allowed, and one whose origin is not."""
-    from webserver import free_port
+    from tests.webserver import free_port
 
     ports = {"app": free_port(), "allowed_site": free_port(), "foreign_site": free_port()}
     assert len(set(ports.values())) == 3
@@ -74,7 +74,7 @@ def web_settings(settings, web_ports):
 @pytest.fixture(scope="session")
 def web_url(web_settings, assistant):
     """Base URL of the real app (FastAPI + Gradio) served by uvicorn in a thread."""
-    from webserver import running_app
+    from tests.webserver import running_app
 
     from assistant.web import create_app
 
