@@ -158,8 +158,8 @@ def render_markdown(results: dict) -> str:
             ["`Assistant.ask`", f"{a['library_median_ms']} ms", f"{a['library_p95_ms']} ms"],
             ["ratio", f"{a['ratio_median']}× (+{a['overhead_median_ms']} ms)", ""],
         ])
-        out += [f"Server RSS once warm {a['rss_warm_mb']} MiB; start-up {a['startup_s']} s; "
-                f"{a['answer_mismatches']} answer mismatches.", ""]
+        out += [f"RSS of the serving process once warm {a['rss_warm_mb']} MiB; {a['answer_mismatches']} answer "
+                "mismatches between the two paths (start-up time: see the cold start).", ""]
 
     if "coldstart" in s:
         c = s["coldstart"]
