@@ -112,16 +112,12 @@ class ChunkStore:
     # --- writes -------------------------------------------------------------------------------
     def upsert(self, records: Sequence[dict], chunk_vectors: np.ndarray,
                sentence_vectors: Sequence[np.ndarray]) -> None:
-        """Write chunks (record in metadata) and their sentences. Idempotent by id."""
+        """Write chunks (record in metadata) and their sentences. Idempotent by id.
+
+        Sentences go first: ingest skips chunk ids the store already holds, so a chunk must never be
+        visible before its sentences (an ingest killed between the two writes is simply redone).
+        """
         with _guard("writing chunks"):
-            for i in range(0, len(records), _BATCH):
-                part = records[i:i + _BATCH]
-                self._chunks.upsert(
-                    ids=[r["chunk_id"] for r in part],
-                    embeddings=chunk_vectors[i:i + _BATCH],
-                    documents=[r["text"] for r in part],
-                    metadatas=[_metadata(r) for r in part],
-                )
             ids, vecs, metas = [], [], []
             for record, vectors in zip(records, sentence_vectors):
                 for j, vector in enumerate(vectors):
@@ -131,6 +127,14 @@ class ChunkStore:
             for i in range(0, len(ids), _BATCH):
                 self._sentences.upsert(ids=ids[i:i + _BATCH], embeddings=np.asarray(vecs[i:i + _BATCH]),
                                        metadatas=metas[i:i + _BATCH])
+            for i in range(0, len(records), _BATCH):
+                part = records[i:i + _BATCH]
+                self._chunks.upsert(
+                    ids=[r["chunk_id"] for r in part],
+                    embeddings=chunk_vectors[i:i + _BATCH],
+                    documents=[r["text"] for r in part],
+                    metadatas=[_metadata(r) for r in part],
+                )
 
     def update_records(self, records: Sequence[dict]) -> None:
         """Rewrite the records of stored chunks (offsets, source path, cited reference), keeping their vectors.
