@@ -202,9 +202,14 @@ def _unknown_names(question: str, catalog: Catalog) -> list[str]:
 END_POINTS = ("os", "pfs", "ttp", "orr", "dor", "efs", "dfs", "cr", "pr", "vgpr", "mrd")
 
 
+@lru_cache(maxsize=1)
+def _end_point_words() -> tuple[tuple[str, frozenset[str]], ...]:
+    return tuple((p, frozenset(tokenize(GLOSSARY[p]))) for p in END_POINTS)
+
+
 def end_points(tokens: set[str]) -> set[str]:
     """The end points named in ``tokens`` (by abbreviation or by all the words of its long form)."""
-    return {p for p in END_POINTS if p in tokens or all(t in tokens for t in tokenize(GLOSSARY[p]))}
+    return {p for p, words in _end_point_words() if p in tokens or words <= tokens}
 
 
 def focus_span(question: str) -> tuple[int, int] | None:

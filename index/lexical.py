@@ -107,12 +107,16 @@ class LexicalIndex:
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Top ``k`` (chunk_id, bm25 score) with a positive score, best first."""
-        tokens = tokenize(query)
+        vocab = self._bm25.vocab_dict
+        tokens = [t for t in tokenize(query) if t in vocab]
         if not tokens or not self.ids:
             return []
+        # get_scores + argpartition: bm25s.retrieve would start a thread pool for one query
+        scores = self._bm25.get_scores(tokens)
         k = min(k, len(self.ids))
-        docs, scores = self._bm25.retrieve([tokens], k=k, show_progress=False, n_threads=1)
-        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.ids[int(i)], float(scores[i])) for i in top if scores[i] > 0]
 
     def idf(self, token: str) -> float | None:
         """The BM25 idf of a token, or None when the corpus never uses it."""
