@@ -59,8 +59,7 @@ def estimate_ingest_s(size: int) -> tuple[float, str] | None:
 
     sections = load()["sections"]
     measured = [(int(s), r["ingest"]) for s, r in sections.get("growth", {}).get("sizes", {}).items() if int(s) > 0]
-    if "ingest" in sections and sections["ingest"].get("distractor_chunks", 0) > 0:
-        measured.append((sections["ingest"]["distractor_chunks"], sections["ingest"]))
+    measured += [(int(k), run) for k, run in sections.get("ingest", {}).get("runs", {}).items() if int(k) > 0]
     if not measured:
         return None
     chunks, ingest = max(measured, key=lambda m: m[0])
@@ -89,8 +88,10 @@ def ingest_size(size: int, reuse_index: bool) -> dict:
         estimate = estimate_ingest_s(size) if size else None
         hint = f" (estimate {estimate[0] / 60:.0f} min at {estimate[1]})" if estimate else ""
         print(f"[+{size:,}] ingesting from scratch into {data_dir}{hint}", flush=True)
+        machine = machine_facts()  # load at the start: a loaded machine can slow the embedding several-fold
         ingest = measure_ingest(paths, data_dir)
         ingest["date"] = time.strftime("%Y-%m-%d %H:%M")
+        ingest["machine"] = machine
         saved.write_text(json.dumps(ingest, indent=2) + "\n", encoding="utf-8")
         print(f"[+{size:,}] ingest: {ingest['chunks']:,} chunks in {ingest['ingest_s']} s "
               f"({ingest['chunks_per_s']} chunks/s), peak RSS {ingest['peak_rss_mb']:.0f} MiB", flush=True)

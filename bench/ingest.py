@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     result["distractor_chunks"] = result["chunks"] - measure_article_chunks()
     label = "the corpus" + (f" + {result['distractor_chunks']:,} distractor chunks" if args.distractors else "")
     print(format_ingest(label, result))
-    record("ingest", result, command_line("bench.ingest", argv), machine_facts())
+    command, machine = command_line("bench.ingest", argv), machine_facts()
+    record("ingest", {"runs": {str(args.distractors): {**result, "command": command, "machine": machine}}},
+           command, machine)
     return 0
 
 

@@ -70,7 +70,7 @@ def test_goals_compare_the_largest_size_with_the_article_alone():
                                                  "100000": _growth_size(70.0, 0.87, 2500)}}}}
     rows = {row[0].split(" ")[0] + row[0].split(" ")[1]: row for row in goal_rows(results)}
     assert rows["turnp50"][1] == "3.5×" and "missed" in rows["turnp50"][2]
-    assert rows["answeraccuracy"][1] == "+0.030" and "missed" in rows["answeraccuracy"][2]
+    assert rows["answeraccuracy"][1] == "drop 0.030" and "missed" in rows["answeraccuracy"][2]
     assert rows["RSS≤"][1] == "2500 MiB" and "missed" in rows["RSS≤"][2]
     assert "| +100,000 |" in render_markdown(results)
 
