@@ -144,7 +144,10 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
             if token in weights and token not in GENERIC and (counted or catalog.lexical.idf(token) is not None):
                 focus[token] = weights[token]
     text = normalise(query)
-    found = [e for e in known_entities if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text)
+    words = set(re.findall(r"[\w-]+", text))
+    # only names whose first word the query uses are tried: a large corpus knows thousands
+    candidates = {e for w in words for e in _by_first_word(known_entities).get(w, ())}
+    found = [e for e in sorted(candidates) if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text)
              or _names_by_first_word(e, query)]
     # "alliance a061202" and "a061202" are one name
     entities = sorted(e for e in found if not any(e != o and e in o for o in found))
@@ -234,6 +237,25 @@ def distinctive_tokens(name: str) -> tuple[str, ...]:
         if any(ch.isdigit() for ch in word) or _zipf(word) < 4.0:
             rare.extend(tokenize(word, drop_stopwords=False))
     return tuple(dict.fromkeys(rare)) or tuple(tokenize(name))
+
+
+_FIRST_WORD_INDEX: dict[frozenset[str], dict[str, tuple[str, ...]]] = {}
+
+
+def _by_first_word(known_entities: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """Known names grouped by their first word, built once per set of names."""
+    key = known_entities  # a frozenset caches its hash: a cheap key
+    index = _FIRST_WORD_INDEX.get(key)
+    if index is None:
+        grouped: dict[str, list[str]] = {}
+        for e in known_entities:
+            first = re.findall(r"[\w-]+", e)
+            if first:
+                grouped.setdefault(first[0], []).append(e)
+        index = {w: tuple(es) for w, es in grouped.items()}
+        _FIRST_WORD_INDEX.clear()  # one lexicon at a time: keep the cache from growing
+        _FIRST_WORD_INDEX[key] = index
+    return index
 
 
 def _names_by_first_word(entity: str, query: str) -> bool:
