@@ -165,7 +165,6 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
     for rank, chunk in enumerate(passages):
         similarities = catalog.sentence_matrix(chunk.chunk_id) @ query_vector
         words = _passage_words(chunk, catalog, lexicon)
-        doc_focus = terms.focus_in(lexicon.vocabulary(catalog, chunk.doc_id))
         context_tokens = words.context
         context_cov = _coverage(terms.weights, context_tokens) / terms.total
         about = _entities_present(terms.entities, words)
@@ -180,8 +179,8 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
             attribute_cov = (_coverage(terms.attributes, tokens) / terms.attribute_total
                              if terms.attribute_total else coverage)
             # the section heading frames every sentence under it ("...updates to the NCCN guidelines?")
-            focus = _focus_coverage(doc_focus, tokens | words.heading, context_tokens)
-            focus_here = _focus_coverage(doc_focus, tokens, frozenset())  # in the sentence itself
+            focus = _focus_coverage(terms.focus, tokens | words.heading, context_tokens)
+            focus_here = _focus_coverage(terms.focus, tokens, frozenset())  # in the sentence itself
             # a sentence on another end point than the question's does not answer it
             if terms.end_points and (end_points(tokens) - terms.end_points) and not (end_points(tokens) & terms.end_points):
                 focus = 0.0

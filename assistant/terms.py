@@ -101,19 +101,13 @@ class QueryTerms:
     """What a query is about, for scoring candidate sentences."""
 
     weights: dict[str, float]
-    focus: dict[str, float]  # the asked-about words: an answer must hold those its document uses
+    focus: dict[str, float]  # the asked-about words the corpus knows: an answer must hold them all
     entities: list[str]  # corpus-known names in the query, normalised
     wants: set[str] = field(default_factory=set)
     attributes: dict[str, float] = field(default_factory=dict)  # weights minus the names' own words
     asked: dict[str, float] = field(default_factory=dict)  # weights of the words of this turn's question
     unknown_names: list[str] = field(default_factory=list)  # codes/names in the question the corpus never uses
     end_points: set[str] = field(default_factory=set)  # trial end points the question names (OS, PFS...)
-    focus_always: frozenset[str] = frozenset()  # focus words required whatever the document's words
-
-    def focus_in(self, vocabulary: frozenset[str]) -> dict[str, float]:
-        """The focus an answer from a document with this vocabulary must hold: the asked-about words
-        that document uses (a word it never uses may be a paraphrase), plus numbers and counted things."""
-        return {t: w for t, w in self.focus.items() if t in vocabulary or t in self.focus_always}
 
     @property
     def units(self) -> set[str]:
@@ -142,16 +136,13 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         # words carried over from earlier turns set the scene; the person's new words say what is asked
         weights[token] = weight if token in asked else 0.5 * weight
     focus: dict[str, float] = {}
-    always: set[str] = set()  # focus words required even where the document never uses them
     m = _FOCUS.search(question) or _FOCUS.search(query)
     if m:
         counted = m.group("g") is not None  # "how many sites": the counted thing must be named
         phrase = m.group("f") or m.group("g") or ""
         for token in tokenize(phrase):
-            if token in weights and token not in GENERIC:
+            if token in weights and token not in GENERIC and (counted or catalog.lexical.idf(token) is not None):
                 focus[token] = weights[token]
-                if counted:
-                    always.add(token)
     text = normalise(query)
     words = set(re.findall(r"[\w-]+", text))
     # only names whose first word the query uses are tried: a large corpus knows thousands
@@ -166,7 +157,6 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         for token in tokenize(written):
             if any(ch.isdigit() for ch in token) and token in weights:
                 focus[token] = weights[token]
-                always.add(token)
     focus = {t: w for t, w in focus.items() if t not in name_tokens}
     attributes = {t: w for t, w in weights.items() if t not in name_tokens}
     wants = set()
@@ -186,8 +176,7 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes,
                       asked={t: w for t, w in weights.items() if t in asked},
                       unknown_names=_unknown_names(question, catalog),
-                      end_points=end_points(expand(set(tokenize(question)), question, GLOSSARY)),
-                      focus_always=frozenset(t for t in always if t in focus))
+                      end_points=end_points(expand(set(tokenize(question)), question, GLOSSARY)))
 
 
 # A trial code or acronym-name: a word with digits, or four or more capitals ("TOURMALINE-MM1").
@@ -336,19 +325,6 @@ class Lexicon:
     entities: frozenset[str]
     abbreviations: dict[str, str]
     people: frozenset[str] = frozenset()
-
-    def vocabulary(self, catalog: Catalog, doc_id: str) -> frozenset[str]:
-        """Every token one document uses (text and headings), computed once per document."""
-        cache = self.__dict__.setdefault("_vocabularies", {})
-        if doc_id not in cache:
-            by_doc = self.__dict__.get("_chunks_by_doc")
-            if by_doc is None:
-                by_doc = {}
-                for chunk in catalog.chunks.values():
-                    by_doc.setdefault(chunk.doc_id, []).append(chunk)
-                self.__dict__["_chunks_by_doc"] = by_doc
-            cache[doc_id] = frozenset(t for c in by_doc.get(doc_id, ()) for t in tokenize(f"{c.section} {c.text}"))
-        return cache[doc_id]
 
     @property
     def topic_tokens(self) -> frozenset[str]:
