@@ -265,10 +265,10 @@ def _passage_words(chunk: Chunk, catalog: Catalog, lexicon) -> _PassageWords:
     # A passage that names nothing itself ("the triplet ...") is about whatever the nearest
     # passage before it named; a bibliography entry stands alone.
     parts = [context, (chunk.reference or {}).get("citation", "")]
-    if chunk.kind != "reference" and not _names_a_topic(chunk.text, lexicon):
+    if chunk.kind != "reference" and not _names_a_topic(chunk.text, lexicon, chunk.doc_id):
         for previous in reversed(preceding):
             parts.append(previous.text)
-            if _names_a_topic(previous.text, lexicon):
+            if _names_a_topic(previous.text, lexicon, chunk.doc_id):
                 break
     words = _PassageWords(
         context=frozenset(expand(set(tokenize(context)), context, abbreviations)),
@@ -292,11 +292,11 @@ def _entities_present(entities: list[str], words: _PassageWords) -> frozenset[st
     return frozenset(e for e in entities if any(t in words.names for t in distinctive_tokens(e)))
 
 
-def _names_a_topic(text: str, lexicon) -> bool:
+def _names_a_topic(text: str, lexicon, doc_id: str) -> bool:
     """Whether ``text`` names a trial, drug or other non-person thing the corpus knows (who is
     speaking does not change what a passage is about)."""
     tokens = set(tokenize(text))
-    return any(t in tokens for t in lexicon.topic_tokens)
+    return any(t in tokens for t in lexicon.topic_tokens(doc_id))
 
 
 # How much holding the asked-for kind of thing is worth: a question about a journal or DOI is

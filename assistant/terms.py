@@ -325,16 +325,18 @@ class Lexicon:
     entities: frozenset[str]
     abbreviations: dict[str, str]
     people: frozenset[str] = frozenset()
+    names_by_doc: dict[str, frozenset[str]] = field(default_factory=dict)
 
-    @property
-    def topic_tokens(self) -> frozenset[str]:
-        """Identifying words of known names that are not people (trials, drugs, organisations)."""
-        if "_topic_tokens" not in self.__dict__:
+    def topic_tokens(self, doc_id: str) -> frozenset[str]:
+        """Identifying words of the names one document uses that are not people (trials, drugs,
+        organisations): what a passage of that document can be about."""
+        cache = self.__dict__.setdefault("_topic_tokens", {})
+        if doc_id not in cache:
             person_words = {t for p in self.people for t in tokenize(p)}
-            rare = {t for e in self.entities for w in re.findall(r"[\w-]+", e)
+            rare = {t for e in self.names_by_doc.get(doc_id, ()) for w in re.findall(r"[\w-]+", e)
                     if any(ch.isdigit() for ch in w) or _zipf(w) < 3.5 for t in tokenize(w, drop_stopwords=False)}
-            object.__setattr__(self, "_topic_tokens", frozenset(rare - person_words))
-        return self.__dict__["_topic_tokens"]
+            cache[doc_id] = frozenset(rare - person_words)
+        return cache[doc_id]
 
     @property
     def name_tokens(self) -> frozenset[str]:
@@ -357,16 +359,22 @@ def build_lexicon(catalog: Catalog) -> Lexicon:
         people.update(_CREDENTIALED.findall(chunk.text))
         if chunk.kind == "reference":
             people.update(_AUTHOR.findall(chunk.text))
-    return Lexicon(entities=known_entities(catalog),
+    by_doc = names_by_document(catalog)
+    return Lexicon(entities=frozenset(n for names in by_doc.values() for n in names),
                    abbreviations=find_abbreviations(c.text for c in catalog.chunks.values()),
-                   people=frozenset(people))
+                   people=frozenset(people), names_by_doc=by_doc)
 
 
 def known_entities(catalog: Catalog) -> frozenset[str]:
     """Names the corpus uses (capitalised runs and codes), normalised, for the entity check."""
+    return frozenset(n for names in names_by_document(catalog).values() for n in names)
+
+
+def names_by_document(catalog: Catalog) -> dict[str, frozenset[str]]:
+    """The names each document uses (see ``known_entities``)."""
     from assistant.conversation import entities
 
-    names: set[str] = set()
+    by_doc: dict[str, set[str]] = {}
     lowercase_text = " ".join(c.text for c in catalog.chunks.values())
     for chunk in catalog.chunks.values():
         for sentence in chunk.sentences:
@@ -381,5 +389,5 @@ def known_entities(catalog: Catalog) -> frozenset[str]:
                 if " " not in key and not any(ch.isdigit() for ch in key) and _zipf(key) >= 4.0:
                     continue  # a single everyday word ("Center", "Oncology") is no name to insist on
                 if len(key) >= 3 and not key.isdigit():
-                    names.add(key)
-    return frozenset(names)
+                    by_doc.setdefault(chunk.doc_id, set()).add(key)
+    return {doc: frozenset(names) for doc, names in by_doc.items()}
