@@ -13,7 +13,8 @@ from assistant.errors import AssistantError, InputError
 from assistant.settings import Settings, load_settings
 
 
-def _offline_environment() -> None:
+def offline_environment() -> None:
+    """Set the variables that keep every library off the network (call before importing them)."""
     # A stray hub download must fail at once instead of hanging (no internet here).
     for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("GRADIO_ANALYTICS_ENABLED", "False"),
                        ("ANONYMIZED_TELEMETRY", "False"), ("TOKENIZERS_PARALLELISM", "false"),
@@ -47,12 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _offline_environment()
+    offline_environment()
     args = build_parser().parse_args(argv)
-    try:
+
+    def run() -> int:
         settings = load_settings(data_dir=args.data_dir, chroma_url=args.chroma_url,
                                  host=getattr(args, "host", None), port=getattr(args, "port", None))
         return COMMANDS[args.command](args, settings)
+
+    return with_clean_errors(run)
+
+
+def with_clean_errors(run) -> int:
+    """Run a command; an AssistantError becomes one ``error: ...`` line and exit code 1
+    (the traceback only with ASSISTANT_DEBUG=1)."""
+    try:
+        return run()
     except AssistantError as exc:
         if os.environ.get("ASSISTANT_DEBUG") == "1":
             traceback.print_exc()

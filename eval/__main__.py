@@ -6,14 +6,12 @@ Errors become one line on stderr and exit code 1 (a traceback with ASSISTANT_DEB
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 import tempfile
-import traceback
 from pathlib import Path
 
-from assistant.errors import AssistantError
+from assistant.cli import offline_environment, with_clean_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,20 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # A stray model-hub download must fail at once instead of hanging (no internet here).
-    for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("ANONYMIZED_TELEMETRY", "False"),
-                       ("TOKENIZERS_PARALLELISM", "false")):
-        os.environ.setdefault(key, value)
+    offline_environment()
     args = build_parser().parse_args(argv)
-    try:
-        return run(args, " ".join(["python -m eval", *map(shlex.quote, sys.argv[1:] if argv is None else argv)]))
-    except AssistantError as exc:
-        if os.environ.get("ASSISTANT_DEBUG") == "1":
-            traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    command = " ".join(["python -m eval", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
+    return with_clean_errors(lambda: run(args, command))
 
 
 def run(args: argparse.Namespace, command: str) -> int:
