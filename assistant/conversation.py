@@ -220,7 +220,6 @@ def _resolve(question: str, focus: _Focus) -> str:
             word = m.group(1).lower()
             return f"{target}’s" if word in ("its", "their", "his", "her") else target
         return _PRONOUN.sub(swap, question, count=1)
-    context = focus.topic_words if focus.topic_words and focus.topic_words != target else ""
     return f"{question.rstrip()} ({target})"
 
 
