@@ -153,29 +153,21 @@ def test_corpus_hash_depends_on_the_set_of_chunk_ids_only():
     assert corpus_hash(["a", "b"]) != corpus_hash(["a", "c"])
 
 
-def test_tampered_recipe_json_model_raises_mismatch_naming_the_rebuild(article_index, tmp_path):
+@pytest.mark.parametrize("field, value", [
+    ("model", "sentence-transformers/all-mpnet-base-v2"),
+    ("chunker_version", "0"),
+])
+def test_tampered_recipe_json_raises_mismatch_naming_the_rebuild(article_index, tmp_path, field, value):
     index, _ = article_index
     tampered = tmp_path / "catalog"
     shutil.copytree(index.catalog_dir, tampered)
     recipe = json.loads((tampered / "recipe.json").read_text(encoding="utf-8"))
-    recipe["model"] = "sentence-transformers/all-mpnet-base-v2"
+    recipe[field] = value
     (tampered / "recipe.json").write_text(json.dumps(recipe), encoding="utf-8")
     with pytest.raises(IndexMismatchError) as err:
         open_index(index.store, tampered, index.embedder)
     message = str(err.value)
-    assert "ingest --rebuild" in message and "all-mpnet-base-v2" in message and str(tampered) in message
-
-
-def test_tampered_recipe_json_chunker_version_raises_mismatch(article_index, tmp_path):
-    index, _ = article_index
-    tampered = tmp_path / "catalog"
-    shutil.copytree(index.catalog_dir, tampered)
-    recipe = json.loads((tampered / "recipe.json").read_text(encoding="utf-8"))
-    recipe["chunker_version"] = "0"
-    (tampered / "recipe.json").write_text(json.dumps(recipe), encoding="utf-8")
-    with pytest.raises(IndexMismatchError, match="ingest --rebuild") as err:
-        open_index(index.store, tampered, index.embedder)
-    assert "chunker_version" in str(err.value)
+    assert "ingest --rebuild" in message and field in message and value in message and str(tampered) in message
 
 
 def test_collection_stamped_by_another_model_raises_mismatch_on_open_and_on_ingest(fresh):
