@@ -108,8 +108,9 @@ def source_pages() -> Iterator[tuple[str, Path]]:
         pages = [p for p in sorted(source.root.rglob("*.html"))
                  if not any(part.startswith("_") for part in p.relative_to(source.root).parts)
                  and not _SKIP_PAGE.match(p.name)]
-        lists.append([(f"{source.key}--" + "--".join(p.relative_to(source.root).with_suffix("").parts), p)
-                      for p in pages])
+        # a dot would cut the document id short ("collections.abc" -> "collections"): dashes instead
+        lists.append([(f"{source.key}--" + "--".join(p.relative_to(source.root).with_suffix("").parts).replace(".", "-"),
+                       p) for p in pages])
     for i in range(max(len(pages) for pages in lists)):
         for pages in lists:
             if i < len(pages):

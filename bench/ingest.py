@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as a file: make the repo importable
 
 from bench.measure import OUT_DIR, command_line, machine_facts, offline_environment, python_child, run_child
 
-PHASES = {"chunking": "chunk_document", "embedding": "embed_texts", "chroma writes": "upsert",
+PHASES = {"chunking": "chunk_document", "embedding": "embed_passages", "chroma writes": "upsert",
           "catalog": ("build_catalog", "save_catalog")}
 
 
@@ -60,7 +60,7 @@ def _ingest_here(paths: list[Path], data_dir: Path) -> dict:
     store = ChunkStore(connect(settings.chroma_dir), settings.collection)
     times = CallTimes()
     with timed_calls(index.build, ["chunk_document", "build_catalog", "save_catalog"], times), \
-            timed_calls(embedder, ["embed_texts"], times), timed_calls(store, ["upsert"], times):
+            timed_calls(embedder, ["embed_passages"], times), timed_calls(store, ["upsert"], times):
         started = time.perf_counter()
         report = index.build.ingest(documents, store, embedder, settings.catalog_dir, remove_missing=True)
         ingest_s = time.perf_counter() - started

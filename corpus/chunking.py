@@ -56,6 +56,19 @@ class Chunk:
         context = self.doc_title if self.section == "Lead" else self.section
         return f"{context}\n{self.text}"
 
+    @property
+    def sentence_spans(self) -> list[tuple[int, int]]:
+        """Where each sentence sits in ``embedding_text`` (character offsets), in order."""
+        prefix = len(self.embedding_text) - len(self.text)
+        spans, cursor = [], 0
+        for sentence in self.sentences:
+            at = self.text.find(sentence.text, cursor)
+            if at < 0:  # not verbatim (should not happen): its document offsets relative to the chunk
+                at = max(0, sentence.start - self.start)
+            spans.append((prefix + at, prefix + at + len(sentence.text)))
+            cursor = at + len(sentence.text)
+        return spans
+
     def to_record(self) -> dict:
         record = asdict(self)
         record["sentences"] = [[s.text, s.start, s.end] for s in self.sentences]

@@ -13,12 +13,12 @@ import numpy as np
 from corpus.chunking import CHUNKER_VERSION, Chunk, chunk_document
 from corpus.documents import SourceDocument
 from index.catalog import Catalog, build_catalog, load_catalog, save_catalog
-from index.embedding import MODEL_NAME, MODEL_PACKAGE, Embedder
+from index.embedding import EMBEDDING_VERSION, MODEL_NAME, MODEL_PACKAGE, Embedder
 from index.lexical import LEXICAL_VERSION
 from index.errors import IndexMismatchError, IndexNotFoundError
 from index.store import ChunkStore
 
-EMBED_BATCH = 128
+EMBED_BATCH = 512
 REBUILD_HINT = "Run `python -m assistant ingest --rebuild` (or `make index`) to rebuild it."
 
 
@@ -52,6 +52,7 @@ def recipe_for(embedder: Embedder, chunk_ids: Sequence[str], documents: dict[str
         "model": embedder.model_name,
         "model_package": MODEL_PACKAGE,
         "dimension": embedder.dimension,
+        "embedding_version": EMBEDDING_VERSION,
         "chunker_version": CHUNKER_VERSION,
         "lexical_version": LEXICAL_VERSION,
         "corpus_hash": corpus_hash(chunk_ids),
@@ -62,7 +63,8 @@ def recipe_for(embedder: Embedder, chunk_ids: Sequence[str], documents: dict[str
 
 def check_recipe(found: dict, embedder_model: str, dimension: int, where: str) -> None:
     """Raise IndexMismatchError when ``found`` was built by another model or chunker."""
-    wanted = {"model": embedder_model, "dimension": dimension, "chunker_version": CHUNKER_VERSION}
+    wanted = {"model": embedder_model, "dimension": dimension, "embedding_version": EMBEDDING_VERSION,
+              "chunker_version": CHUNKER_VERSION}
     diffs = [f"{k}: index has {found.get(k)!r}, this build uses {v!r}" for k, v in wanted.items() if found.get(k) != v]
     if diffs:
         raise IndexMismatchError(f"The index at {where} was built with another recipe ({'; '.join(diffs)}). {REBUILD_HINT}")
@@ -135,15 +137,10 @@ def ingest(
     fresh_vectors: dict[str, np.ndarray] = {}
     for i in range(0, len(to_add), EMBED_BATCH):
         part = to_add[i:i + EMBED_BATCH]
-        texts = [c.embedding_text for c in part]
-        sentence_texts = [s.text for c in part for s in c.sentences]
-        vectors = embedder.embed_texts(texts + sentence_texts)
-        chunk_vecs, sent_vecs = vectors[:len(part)], vectors[len(part):]
-        per_chunk, at = [], 0
-        for c in part:
-            per_chunk.append(sent_vecs[at:at + len(c.sentences)])
-            fresh_vectors[c.chunk_id] = sent_vecs[at:at + len(c.sentences)]
-            at += len(c.sentences)
+        chunk_vecs, per_chunk = embedder.embed_passages([c.embedding_text for c in part],
+                                                        [c.sentence_spans for c in part])
+        for c, vectors in zip(part, per_chunk):
+            fresh_vectors[c.chunk_id] = vectors
         # written batch by batch: a killed run keeps what it embedded and the re-run skips it
         store.upsert([c.to_record() for c in part], chunk_vecs, per_chunk)
         report.embedded += len(part)

