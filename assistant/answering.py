@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 from assistant.citations import citation_for, unsupported_numbers
 from assistant.retrieval import Retrieved
 from assistant.settings import Settings
-from assistant.terms import STATISTIC_WORDS, QueryTerms, analyse, distinctive_tokens, end_points, expand, holds_unit
+from assistant.terms import (STATISTIC_WORDS, QueryTerms, analyse, distinctive_tokens, end_points, expand, holds_unit,
+                             names_in, naming_tokens)
 from corpus.chunking import Chunk, Sentence
 from index.catalog import Catalog
 from index.embedding import Embedder
@@ -108,19 +110,52 @@ class Weights:
 WEIGHTS = Weights()
 
 
+# Documents weighed per question: those of the best retrieved passages, in retrieval order.
+MAX_DOCUMENTS = 3
+
+
 def compose_answer(question: str, query: str, retrieved: list[Retrieved], catalog: Catalog,
-                   embedder: Embedder, settings: Settings, lexicon) -> Composed:
-    """Choose and cite the sentences that answer ``query``, or abstain."""
+                   embedder: Embedder, settings: Settings, lexicon,
+                   retrieve_within: Callable[[str], list[Retrieved]] | None = None) -> Composed:
+    """Choose and cite the sentences that answer ``query``, or abstain.
+
+    Each document among the candidates is judged on its own: the question's words are weighed by
+    that document's statistics and checked against the names it uses, so an article's answers do
+    not shift as unrelated documents join the index. Documents are tried in order of retrieval
+    support and the first that answers wins; when none does, the best-supported one says why.
+
+    ``retrieve_within(doc_id)``: the same retrieval among one document's chunks. In an index of
+    many documents the first search finds the documents; this second one finds each document's
+    passages, which a crowd of other documents' near-misses may have pushed out of the first list.
+    """
     passages = _candidate_passages(retrieved, catalog, settings.candidate_passages)
     if not passages:
         return _abstain([], 0.0, {})
     if is_injection(question) or _TASK.search(question):
         return _abstain(passages, 0.0, {"reason": "not a question about the article"})
-    terms, candidates = score_candidates(question, query, passages, catalog, embedder, lexicon)
-    ranking = list(dict.fromkeys(c.chunk.chunk_id for c in candidates))
-    composed = _decide(question, terms, candidates, passages, settings)
-    composed.ranking = ranking
-    return composed
+    outcomes: list[Composed] = []
+    second_look = retrieve_within is not None and catalog.document_count > 1
+    for doc_id in _documents_to_try(query, retrieved[:settings.candidate_passages], catalog, lexicon):
+        if second_look:
+            own = _candidate_passages(retrieve_within(doc_id), catalog, settings.candidate_passages)
+        else:
+            own = [p for p in passages if p.doc_id == doc_id]
+        if not own:  # a document named by the question that this search did not reach
+            continue
+        terms, candidates = score_candidates(question, query, own, catalog, embedder, lexicon, doc_id=doc_id)
+        composed = _decide(question, terms, candidates, own, settings)
+        composed.ranking = list(dict.fromkeys(c.chunk.chunk_id for c in candidates))
+        outcomes.append(composed)
+        if not composed.abstained:
+            break
+    if not outcomes:
+        return _abstain(passages, 0.0, {"reason": "no passage of the documents the question names"})
+    # the best-supported document that answers; when none does, the best-supported one says why
+    chosen = outcomes[-1] if not outcomes[-1].abstained else outcomes[0]
+    if chosen.abstained:
+        chosen.see_also = _abstain(passages, 0.0, {}).see_also
+    chosen.ranking = list(dict.fromkeys(chosen.ranking + [cid for o in outcomes for cid in o.ranking]))
+    return chosen
 
 
 def _decide(question: str, terms: QueryTerms, candidates: list["_Candidate"], passages: list[Chunk],
@@ -156,9 +191,16 @@ def _decide(question: str, terms: QueryTerms, candidates: list["_Candidate"], pa
 
 
 def score_candidates(question: str, query: str, passages: list[Chunk], catalog: Catalog, embedder: Embedder,
-                     lexicon, weights: Weights = WEIGHTS) -> tuple[QueryTerms, list[_Candidate]]:
-    """Every sentence of ``passages`` with its features and score, best first."""
-    terms = analyse(question, query, catalog, lexicon.entities)
+                     lexicon, weights: Weights = WEIGHTS, doc_id: str | None = None) -> tuple[QueryTerms, list[_Candidate]]:
+    """Every sentence of ``passages`` with its features and score, best first.
+
+    ``doc_id``: the document the passages come from; its statistics and names weigh the question.
+    """
+    if doc_id is None:
+        terms = analyse(question, query, catalog, lexicon.entities)
+    else:
+        terms = analyse(question, query, catalog, lexicon.names_by_doc.get(doc_id, frozenset()), doc_id=doc_id,
+                        corpus_names=lexicon.entities, corpus_name_tokens=lexicon.name_tokens)
     asked_total = sum(terms.asked.values())
     query_vector = embedder.embed_query(query)
     candidates: list[_Candidate] = []
@@ -205,6 +247,30 @@ def _score(c: "_Candidate", w: Weights) -> float:
     return (w.passage_dense * c.passage_dense + w.passage_coverage * c.context_coverage
             + w.passage_rank / (1.0 + c.rank) + w.dense * c.dense + w.attribute_coverage * c.attribute_coverage
             + _TYPE_BONUS.get(c.type_match, 0.0) + w.focus * c.focus_here - (0.0 if c.entity_ok else w.missing_entity))
+
+
+def _documents_to_try(query: str, retrieved: list[Retrieved], catalog: Catalog, lexicon) -> list[str]:
+    """Up to ``MAX_DOCUMENTS`` documents to answer from, most likely first.
+
+    Retrieval support orders them: the reciprocal-rank sum over a document's passages (several good
+    passages beat one lucky hit). Documents that use a rare word of the query that names something
+    ("Yee", "OncLive", "CD38": a known name's identifying word, or a code) go first: in an index of
+    many documents, a question naming a thing is about a document that names it.
+    """
+    support: dict[str, float] = {}
+    for r in retrieved:
+        doc_id = catalog.chunks[r.chunk_id].doc_id
+        support[doc_id] = support.get(doc_id, 0.0) + 1.0 / (60 + r.rank)
+    order = sorted(support, key=lambda d: -support[d])
+    if catalog.document_count > 1:
+        naming = naming_tokens(query, lexicon.name_tokens)
+        named = set(catalog.documents_using(naming, limit=MAX_DOCUMENTS * 4)) if naming else set()
+        by_name = lexicon.documents_naming(names_in(query, lexicon.entities))
+        if len(by_name) <= MAX_DOCUMENTS * 4:
+            named |= by_name
+        named = sorted(named, key=lambda d: (-support.get(d, 0.0), d))
+        order = list(dict.fromkeys(named[:MAX_DOCUMENTS] + order))
+    return order[:MAX_DOCUMENTS]
 
 
 def _candidate_passages(retrieved: list[Retrieved], catalog: Catalog, n: int) -> list[Chunk]:

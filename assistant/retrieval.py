@@ -21,11 +21,16 @@ class LexicalRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
     catalog: Catalog
     k: int = 12
+    doc_id: str | None = None  # search this document's chunks only
+
+    def scoped(self, doc_id: str) -> "LexicalRetriever":
+        return self.model_copy(update={"doc_id": doc_id})
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        rows = self.catalog.rows_of(self.doc_id) if self.doc_id is not None else None
         return [
             _document(self.catalog, cid, lexical_score=score)
-            for cid, score in self.catalog.lexical.search(query, self.k)
+            for cid, score in self.catalog.lexical.search(query, self.k, rows=rows)
         ]
 
 
@@ -37,12 +42,16 @@ class DenseRetriever(BaseRetriever):
     store: ChunkStore
     embedder: Embedder
     k: int = 12
+    doc_id: str | None = None  # search this document's chunks only
+
+    def scoped(self, doc_id: str) -> "DenseRetriever":
+        return self.model_copy(update={"doc_id": doc_id})
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         vector = self.embedder.embed_query(query)
         return [
             _document(self.catalog, cid, dense_distance=distance)
-            for cid, distance in self.store.query(vector, self.k)
+            for cid, distance in self.store.query(vector, self.k, doc_id=self.doc_id)
             if cid in self.catalog.chunks  # a chunk added by another host after our catalog was built
         ]
 
@@ -71,10 +80,15 @@ class HybridRetriever:
         self.lexical = LexicalRetriever(catalog=catalog, k=lexical_k)
         self.ensemble = EnsembleRetriever(retrievers=[self.dense, self.lexical], weights=[0.5, 0.5], id_key="chunk_id")
 
-    def retrieve(self, query: str) -> list[Retrieved]:
-        """Fused results, best first, each with both sides' raw scores where known."""
-        dense_docs = self.dense.invoke(query)
-        lexical_docs = self.lexical.invoke(query)
+    def retrieve(self, query: str, doc_id: str | None = None) -> list[Retrieved]:
+        """Fused results, best first, each with both sides' raw scores where known.
+
+        ``doc_id``: the same search among one document's chunks (the answer stage's second look).
+        """
+        dense, lexical = (self.dense, self.lexical) if doc_id is None else (self.dense.scoped(doc_id),
+                                                                            self.lexical.scoped(doc_id))
+        dense_docs = dense.invoke(query)
+        lexical_docs = lexical.invoke(query)
         fused = self.ensemble.weighted_reciprocal_rank([dense_docs, lexical_docs])
         dense = {d.metadata["chunk_id"]: 1.0 - d.metadata["dense_distance"] for d in dense_docs}
         lexical = {d.metadata["chunk_id"]: d.metadata["lexical_score"] for d in lexical_docs}

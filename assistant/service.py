@@ -84,7 +84,7 @@ class Assistant:
         query = rewrite_query(question, turns, self.lexicon.people)
         retrieved = self.retriever.retrieve(query)
         composed = compose_answer(question, query, retrieved, self.catalog, self.embedder, self.settings,
-                                  self.lexicon)
+                                  self.lexicon, retrieve_within=lambda doc_id: self.retriever.retrieve(query, doc_id))
         return Answer(
             question=question,
             rewritten_query=query,

@@ -122,15 +122,30 @@ class QueryTerms:
         return sum(self.weights.values()) or 1.0
 
 
-def analyse(question: str, query: str, catalog: Catalog, known_entities: frozenset[str]) -> QueryTerms:
-    """Weights, focus, known entities and wanted answer types of ``query`` (the rewritten question)."""
-    rarest = _rarest_idf(len(catalog.chunks))
+def analyse(question: str, query: str, catalog: Catalog, known_entities: frozenset[str],
+            doc_id: str | None = None, corpus_names: frozenset[str] = frozenset(),
+            corpus_name_tokens: frozenset[str] = frozenset()) -> QueryTerms:
+    """Weights, focus, known entities and wanted answer types of ``query`` (the rewritten question).
+
+    ``doc_id``: weigh words by that document's statistics (its chunks, the names it uses), so what
+    counts as rare, known or unknown in one article does not change as other documents are added;
+    ``known_entities`` are then that document's names, and a name of ``corpus_names`` (all
+    documents' names) that the query spells out, or an identifying word of one
+    (``corpus_name_tokens``: "yee", "a061202"), that this document never uses is an unknown name:
+    the document cannot answer a question about it. None: the whole corpus.
+    """
+    rows = catalog.rows_of(doc_id) if doc_id is not None else None
+    rarest = _rarest_idf(int(rows.sum()) if rows is not None else len(catalog.chunks))
+
+    def idf_of(token: str) -> float | None:
+        return catalog.lexical.idf(token, rows)
+
     weights: dict[str, float] = {}
     asked = set(tokenize(question))
     for token in dict.fromkeys(tokenize(query)):
         if token in TYPE_WORDS or (len(token) < 2 and not token.isdigit()):
             continue
-        idf = catalog.lexical.idf(token)
+        idf = idf_of(token)
         weight = idf if idf is not None else rarest * _specificity(token)
         weight *= 0.3 if token in GENERIC else 1.0
         # words carried over from earlier turns set the scene; the person's new words say what is asked
@@ -141,16 +156,11 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         counted = m.group("g") is not None  # "how many sites": the counted thing must be named
         phrase = m.group("f") or m.group("g") or ""
         for token in tokenize(phrase):
-            if token in weights and token not in GENERIC and (counted or catalog.lexical.idf(token) is not None):
+            if token in weights and token not in GENERIC and (counted or idf_of(token) is not None):
                 focus[token] = weights[token]
     text = normalise(query)
     words = set(re.findall(r"[\w-]+", text))
-    # only names whose first word the query uses are tried: a large corpus knows thousands
-    candidates = {e for w in words for e in _by_first_word(known_entities).get(w, ())}
-    found = [e for e in sorted(candidates) if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text)
-             or _names_by_first_word(e, query)]
-    # "alliance a061202" and "a061202" are one name
-    entities = sorted(e for e in found if not any(e != o and e in o for o in found))
+    entities = names_in(query, known_entities)
     name_tokens = {t for e in entities for t in tokenize(e)}
     # a number the question gives ("grade 3", "2-year", "phase 3") must be in the answer too
     for written in re.findall(r"[\w.-]*\d[\w.-]*", question):  # digits as written, not "three"
@@ -173,9 +183,16 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         wants.discard("number")  # any number will not do when a unit is asked for
     if _ASKS_BIBLIOGRAPHY.search(probe):
         wants.add("bibliography")
+    # names carried over from earlier turns count too: "And its median OS?" after a question on X
+    unknown = _unknown_names(question, idf_of) + [n for n in _unknown_names(query, idf_of) if n not in question]
+    if corpus_names:
+        spelled = {e for w in words for e in _by_first_word(corpus_names).get(w, ())}
+        unknown += sorted(e for e in spelled - set(known_entities)
+                          if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text))
+    unknown += [t for t in naming_tokens(query, corpus_name_tokens) if idf_of(t) is None]
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes,
                       asked={t: w for t, w in weights.items() if t in asked},
-                      unknown_names=_unknown_names(question, catalog),
+                      unknown_names=list(dict.fromkeys(unknown)),
                       end_points=end_points(expand(set(tokenize(question)), question, GLOSSARY)))
 
 
@@ -185,20 +202,48 @@ _NAME_LIKE = re.compile(r"\b(?=[\w-]*[A-Z])(?:[A-Za-z]+[-]?\d[\w-]*|\d+[-]?[A-Za
 _TECHNICAL_ZIPF = 2.5
 
 
-def _unknown_names(question: str, catalog: Catalog) -> list[str]:
-    """Codes and acronym-names in the question that the corpus never uses: a question about
-    another trial or product than the article covers."""
+def _unknown_names(question: str, idf_of) -> list[str]:
+    """Codes and acronym-names in the question that the corpus (or the document weighed) never uses:
+    a question about another trial or product than the article covers."""
     unknown = []
     for m in _NAME_LIKE.finditer(question):
         word = m.group(0)
         tokens = tokenize(word, drop_stopwords=False) + tokenize(word + "s", drop_stopwords=False)
-        if tokens and all(catalog.lexical.idf(t) is None for t in tokens):
+        if tokens and all(idf_of(t) is None for t in tokens):
             unknown.append(word)
     without_sites = re.sub(r"\S+\.(?:gov|org|com|net|edu)\b\S*", " ", question.lower())
     for word in re.findall(r"[a-z][a-z-]{5,}", without_sites):
-        if _zipf(word) < _TECHNICAL_ZIPF and all(catalog.lexical.idf(t) is None for t in tokenize(word)):
+        if _zipf(word) < _TECHNICAL_ZIPF and all(idf_of(t) is None for t in tokenize(word)):
             unknown.append(word)  # a technical term the article never uses
     return list(dict.fromkeys(unknown))
+
+
+def names_in(query: str, known_entities: frozenset[str]) -> list[str]:
+    """The known names ``query`` uses, written out or by the capitalised first word of a longer one
+    ("the Alliance trial" names "alliance a061202"); a name inside a longer found one is dropped."""
+    text = normalise(query)
+    words = set(re.findall(r"[\w-]+", text))
+    # only names whose first word the query uses are tried: a large corpus knows thousands
+    candidates = {e for w in words for e in _by_first_word(known_entities).get(w, ())}
+    found = [e for e in sorted(candidates) if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text)
+             or _names_by_first_word(e, query)]
+    # "alliance a061202" and "a061202" are one name
+    return sorted(e for e in found if not any(e != o and e in o for o in found))
+
+
+_CAPITALISED = re.compile(r"(?<![\w-])[A-Z][\w’'-]*")
+
+
+def naming_tokens(text: str, name_tokens: frozenset[str]) -> list[str]:
+    """Tokens of the words in ``text`` that name something: a capitalised word that is rare in
+    English and identifies a known name ("Yee", "OncLive"), or a code with digits ("A061202")."""
+    out: list[str] = []
+    for m in _CAPITALISED.finditer(text):
+        word = m.group(0)
+        if any(ch.isdigit() for ch in word) or _zipf(word.lower()) < 4.0:
+            out.extend(t for t in tokenize(word, drop_stopwords=False)
+                       if t in name_tokens or any(ch.isdigit() for ch in t) and len(t) >= 3)
+    return list(dict.fromkeys(out))
 
 
 # Trial end points: a sentence reporting one of them does not answer a question about another.
@@ -240,6 +285,7 @@ def distinctive_tokens(name: str) -> tuple[str, ...]:
 
 
 _FIRST_WORD_INDEX: dict[frozenset[str], dict[str, tuple[str, ...]]] = {}
+_FIRST_WORD_INDEX_MAX = 256  # sets of names (one per document weighed, plus the corpus's)
 
 
 def _by_first_word(known_entities: frozenset[str]) -> dict[str, tuple[str, ...]]:
@@ -253,7 +299,8 @@ def _by_first_word(known_entities: frozenset[str]) -> dict[str, tuple[str, ...]]
             if first:
                 grouped.setdefault(first[0], []).append(e)
         index = {w: tuple(es) for w, es in grouped.items()}
-        _FIRST_WORD_INDEX.clear()  # one lexicon at a time: keep the cache from growing
+        if len(_FIRST_WORD_INDEX) >= _FIRST_WORD_INDEX_MAX:
+            _FIRST_WORD_INDEX.clear()  # keep the cache from growing without bound
         _FIRST_WORD_INDEX[key] = index
     return index
 
@@ -337,6 +384,16 @@ class Lexicon:
                     if any(ch.isdigit() for ch in w) or _zipf(w) < 3.5 for t in tokenize(w, drop_stopwords=False)}
             cache[doc_id] = frozenset(rare - person_words)
         return cache[doc_id]
+
+    def documents_naming(self, names: list[str]) -> set[str]:
+        """Documents that use any of ``names``."""
+        if "_docs_by_name" not in self.__dict__:
+            table: dict[str, set[str]] = {}
+            for doc, doc_names in self.names_by_doc.items():
+                for name in doc_names:
+                    table.setdefault(name, set()).add(doc)
+            object.__setattr__(self, "_docs_by_name", table)
+        return {d for n in names for d in self.__dict__["_docs_by_name"].get(n, ())}
 
     @property
     def name_tokens(self) -> frozenset[str]:

@@ -182,8 +182,8 @@ def render_markdown(results: dict) -> str:
     if "ingest" in s:
         out += ["## 4. Ingest", "",
                 "From scratch into a fresh data folder, in a child process (peak RSS is its own); throughput is "
-                "chunks (and sentences) per second of the `ingest` call, model load excluded. Each chunk is "
-                "embedded once for itself and once per sentence.", ""]
+                "chunks (and sentences) per second of the `ingest` call, model load excluded. One forward pass "
+                "per chunk gives its vector and its sentences' vectors (pooled from the same pass).", ""]
         runs = s["ingest"]["runs"]
         out += _ingest_table([("corpus" if int(k) == 0 else f"corpus + {run['distractor_chunks']:,} distractor "
                                "chunks", run) for k, run in runs.items()])

@@ -31,8 +31,9 @@ class OneSidedRetriever:
     def __init__(self, retriever) -> None:
         self._retriever = retriever
 
-    def retrieve(self, query: str) -> list[Retrieved]:
-        return [self._retrieved(rank, doc.metadata) for rank, doc in enumerate(self._retriever.invoke(query))]
+    def retrieve(self, query: str, doc_id: str | None = None) -> list[Retrieved]:
+        retriever = self._retriever if doc_id is None else self._retriever.scoped(doc_id)
+        return [self._retrieved(rank, doc.metadata) for rank, doc in enumerate(retriever.invoke(query))]
 
     @staticmethod
     def _retrieved(rank: int, metadata: dict) -> Retrieved:

@@ -61,6 +61,45 @@ class Catalog:
         sequence = self._sequence[doc]
         return [c for c in sequence[max(0, i - n):i] if c.section == chunk.section]
 
+    @property
+    def document_count(self) -> int:
+        if "_document_count" not in self.__dict__:
+            self._document_count = len({c.doc_id for c in self.chunks.values()})
+        return self._document_count
+
+    def documents_using(self, tokens: list[str], limit: int) -> list[str]:
+        """Documents whose chunks use every one of ``tokens`` (lexical tokens), when at most ``limit``
+        documents do; [] when none does or the words are too common to point anywhere."""
+        self.rows_of("")  # builds the row -> document table
+        found: set[int] | None = None
+        for token in tokens:
+            rows = self.lexical.rows_using(token)
+            docs = set(np.unique(self._row_docs[rows]).tolist())
+            found = docs if found is None else found & docs
+            if not found:
+                return []
+        if not found or len(found) > limit:
+            return []
+        names = {number: doc for doc, number in self._doc_number.items()}
+        return sorted(names[n] for n in found if n in names)
+
+    def rows_of(self, doc_id: str) -> np.ndarray:
+        """Boolean mask of ``doc_id``'s chunks over the lexical index's rows (for per-document idf)."""
+        cache = self.__dict__.setdefault("_rows_of", {})
+        mask = cache.get(doc_id)
+        if mask is None:
+            if "_row_docs" not in self.__dict__:
+                docs = sorted({c.doc_id for c in self.chunks.values()})
+                number = {d: i for i, d in enumerate(docs)}
+                self._doc_number = number
+                self._row_docs = np.array([number[self.chunks[cid].doc_id] if cid in self.chunks else -1
+                                           for cid in self.lexical.ids], dtype=np.int32)
+            mask = self._row_docs == self._doc_number.get(doc_id, -2)
+            if len(cache) >= 256:
+                cache.clear()
+            cache[doc_id] = mask
+        return mask
+
     def vectors_by_id(self) -> dict[str, np.ndarray]:
         return {cid: self.sentence_vectors[s:e] for cid, (s, e) in self.sentence_rows.items()}
 

@@ -170,10 +170,12 @@ class ChunkStore:
                         sentence_vectors.append(_unpack(by_id[cid].get("sentence_vectors", "")))
         return records, sentence_vectors
 
-    def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Nearest chunks to ``vector``: (chunk_id, cosine distance), smaller distance is closer."""
+    def query(self, vector: np.ndarray, k: int, doc_id: str | None = None) -> list[tuple[str, float]]:
+        """Nearest chunks to ``vector`` (of document ``doc_id`` only, when given): (chunk_id, cosine
+        distance), smaller distance is closer."""
         with _guard("searching"):
-            got = self._chunks.query(query_embeddings=[vector], n_results=max(1, k), include=["distances"])
+            got = self._chunks.query(query_embeddings=[vector], n_results=max(1, k), include=["distances"],
+                                     where={"doc_id": doc_id} if doc_id is not None else None)
         return list(zip(got["ids"][0], (float(d) for d in got["distances"][0])))
 
     def as_vectorstore(self, embeddings):
