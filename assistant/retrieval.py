@@ -49,9 +49,13 @@ class DenseRetriever(BaseRetriever):
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         vector = self.embedder.embed_query(query)
+        # within one document: an exact scan of its chunk vectors held in the catalog (a filtered
+        # query in a large Chroma collection costs tens of milliseconds)
+        found = (self.store.query(vector, self.k) if self.doc_id is None
+                 else self.catalog.nearest_within(vector, self.doc_id, self.k))
         return [
             _document(self.catalog, cid, dense_distance=distance)
-            for cid, distance in self.store.query(vector, self.k, doc_id=self.doc_id)
+            for cid, distance in found
             if cid in self.catalog.chunks  # a chunk added by another host after our catalog was built
         ]
 

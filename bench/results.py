@@ -212,7 +212,7 @@ def render_markdown(results: dict) -> str:
         out += ["Turn stages at each size (medians, ms):", ""]
         names = [n for n in next(iter(g["sizes"].values()))["turn"]["stages"] if n != "unaccounted"]
         out += _table(["distractors", *names], [
-            [f"+{int(size):,}" if int(size) else "article only", *(r["turn"]["stages"][n] for n in names)]
+            [f"+{int(size):,}" if int(size) else "article only", *(r["turn"]["stages"].get(n, "—") for n in names)]
             for size, r in g["sizes"].items()])
         out += ["Ingest at each size (from scratch, in a child process):", ""]
         out += _ingest_table([(f"+{int(size):,}" if int(size) else "article only", r["ingest"])

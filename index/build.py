@@ -134,13 +134,13 @@ def ingest(
 
     if on_total:
         on_total(len(to_add))
-    fresh_vectors: dict[str, np.ndarray] = {}
+    fresh_vectors: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # chunk id -> (chunk vector, sentence vectors)
     for i in range(0, len(to_add), EMBED_BATCH):
         part = to_add[i:i + EMBED_BATCH]
         chunk_vecs, per_chunk = embedder.embed_passages([c.embedding_text for c in part],
                                                         [c.sentence_spans for c in part])
-        for c, vectors in zip(part, per_chunk):
-            fresh_vectors[c.chunk_id] = vectors
+        for c, chunk_vector, vectors in zip(part, chunk_vecs, per_chunk):
+            fresh_vectors[c.chunk_id] = (chunk_vector, vectors)
         # written batch by batch: a killed run keeps what it embedded and the re-run skips it
         store.upsert([c.to_record() for c in part], chunk_vecs, per_chunk)
         report.embedded += len(part)
@@ -171,26 +171,32 @@ def ingest(
 
 
 def _assemble(recipe: dict, ids: Sequence[str], store: ChunkStore, previous: Catalog | None,
-              fresh: dict[str, np.ndarray], new_by_id: dict[str, Chunk]) -> Catalog:
-    """Records + sentence vectors for ``ids``: fresh ones, then the old catalog, then Chroma."""
+              fresh: dict[str, tuple[np.ndarray, np.ndarray]], new_by_id: dict[str, Chunk]) -> Catalog:
+    """Records + sentence and chunk vectors for ``ids``: fresh ones, then the old catalog, then Chroma."""
     records: list[dict] = []
     vectors: list[np.ndarray] = []
+    chunk_vectors: list[np.ndarray] = []
     missing: list[str] = []
-    old_vectors = previous.vectors_by_id() if previous and previous.recipe.get("dimension") == recipe["dimension"] else {}
+    usable = previous is not None and previous.recipe.get("dimension") == recipe["dimension"]
+    old_vectors = previous.vectors_by_id() if usable else {}
+    old_chunk_rows = {cid: i for i, cid in enumerate(previous.lexical.ids)} if usable else {}
     for cid in ids:
         if cid in fresh:
             records.append(new_by_id[cid].to_record())
-            vectors.append(fresh[cid])
-        elif previous and cid in previous.chunks and cid in old_vectors:
+            chunk_vectors.append(fresh[cid][0])
+            vectors.append(fresh[cid][1])
+        elif previous and cid in previous.chunks and cid in old_vectors and cid in old_chunk_rows:
             records.append((new_by_id.get(cid) or previous.chunks[cid]).to_record())
             vectors.append(np.asarray(old_vectors[cid], dtype=np.float32))
+            chunk_vectors.append(np.asarray(previous.chunk_vectors[old_chunk_rows[cid]], dtype=np.float32))
         else:
             missing.append(cid)
     if missing:
-        got_records, got_vectors = store.fetch(missing)
+        got_records, got_vectors, got_chunk_vectors = store.fetch(missing)
         records.extend(new_by_id[r["chunk_id"]].to_record() if r["chunk_id"] in new_by_id else r for r in got_records)
         vectors.extend(got_vectors)
-    return build_catalog(recipe, records, vectors)
+        chunk_vectors.extend(got_chunk_vectors)
+    return build_catalog(recipe, records, vectors, chunk_vectors)
 
 
 def _stamped_recipe(store: ChunkStore, catalog_dir: Path) -> dict:
@@ -233,13 +239,13 @@ def open_index(store: ChunkStore, catalog_dir: Path, embedder: Embedder) -> Cata
             return catalog
     # Another host (or a killed run) changed the store: rebuild the local cache from Chroma itself.
     ids = sorted(store.chunk_ids_by_document())
-    records, vectors = store.fetch(ids)
+    records, vectors, chunk_vectors = store.fetch(ids)
     recipe = dict(stamped)
     recipe["lexical_version"] = LEXICAL_VERSION
     recipe["documents"] = {}
     for r in records:
         recipe["documents"][r["doc_id"]] = recipe["documents"].get(r["doc_id"], 0) + 1
-    catalog = build_catalog(recipe, records, vectors)
+    catalog = build_catalog(recipe, records, vectors, chunk_vectors)
     if catalog.recipe.get("corpus_hash") != corpus_hash(ids):
         raise IndexMismatchError(
             f"Chroma collection {store.name!r} is inconsistent with its recipe (an interrupted ingest?). "

@@ -30,6 +30,7 @@ class Catalog:
     sentence_rows: dict[str, tuple[int, int]]  # chunk_id -> [start, end) rows of sentence_vectors
     sentence_vectors: np.ndarray  # float16, one row per sentence
     lexical: LexicalIndex
+    chunk_vectors: np.ndarray | None = None  # float16, one row per chunk, in the order of ``lexical.ids``
 
     def sentence_matrix(self, chunk_id: str) -> np.ndarray:
         start, end = self.sentence_rows[chunk_id]
@@ -83,6 +84,19 @@ class Catalog:
         names = {number: doc for doc, number in self._doc_number.items()}
         return sorted(names[n] for n in found if n in names)
 
+    def nearest_within(self, vector: np.ndarray, doc_id: str, k: int) -> list[tuple[str, float]]:
+        """The ``k`` chunks of ``doc_id`` nearest to ``vector``: (chunk_id, cosine distance), closest
+        first. Exact, in memory: a document's chunks are few, and a filtered ANN query in a large
+        Chroma collection costs more than scanning them."""
+        rows = np.flatnonzero(self.rows_of(doc_id))
+        if not len(rows) or self.chunk_vectors is None:
+            return []
+        similarities = self.chunk_vectors[rows].astype(np.float32) @ np.asarray(vector, dtype=np.float32)
+        k = min(k, len(rows))
+        top = np.argpartition(-similarities, k - 1)[:k]
+        top = top[np.argsort(-similarities[top], kind="stable")]
+        return [(self.lexical.ids[int(rows[i])], float(1.0 - similarities[i])) for i in top]
+
     def rows_of(self, doc_id: str) -> np.ndarray:
         """Boolean mask of ``doc_id``'s chunks over the lexical index's rows (for per-document idf)."""
         cache = self.__dict__.setdefault("_rows_of", {})
@@ -104,15 +118,18 @@ class Catalog:
         return {cid: self.sentence_vectors[s:e] for cid, (s, e) in self.sentence_rows.items()}
 
 
-def build_catalog(recipe: dict, records: list[dict], sentence_vectors: list[np.ndarray]) -> Catalog:
-    """Assemble a catalog from chunk records and their sentence vectors (same order)."""
-    records_sorted = sorted(zip(records, sentence_vectors), key=lambda rv: rv[0]["chunk_id"])
+def build_catalog(recipe: dict, records: list[dict], sentence_vectors: list[np.ndarray],
+                  chunk_vectors: list[np.ndarray]) -> Catalog:
+    """Assemble a catalog from chunk records, their sentence vectors and their chunk vectors (same order)."""
+    records_sorted = sorted(zip(records, sentence_vectors, chunk_vectors), key=lambda rv: rv[0]["chunk_id"])
     chunks: dict[str, Chunk] = {}
     rows: dict[str, tuple[int, int]] = {}
     blocks: list[np.ndarray] = []
     at = 0
     dim = int(recipe.get("dimension", 0))
-    for record, vectors in records_sorted:
+    chunk_matrix = np.zeros((len(records_sorted), dim), dtype=np.float16)
+    for i, (record, vectors, chunk_vector) in enumerate(records_sorted):
+        chunk_matrix[i] = chunk_vector
         chunk = Chunk.from_record(record)
         vectors = np.asarray(vectors, dtype=np.float16).reshape(-1, dim) if dim else np.asarray(vectors)
         chunks[chunk.chunk_id] = chunk
@@ -121,7 +138,8 @@ def build_catalog(recipe: dict, records: list[dict], sentence_vectors: list[np.n
         at += len(vectors)
     matrix = np.concatenate(blocks) if blocks else np.zeros((0, dim), dtype=np.float16)
     lexical = LexicalIndex.build(list(chunks), [_lexical_text(c) for c in chunks.values()])
-    return Catalog(recipe=recipe, chunks=chunks, sentence_rows=rows, sentence_vectors=matrix, lexical=lexical)
+    return Catalog(recipe=recipe, chunks=chunks, sentence_rows=rows, sentence_vectors=matrix, lexical=lexical,
+                   chunk_vectors=chunk_matrix)
 
 
 def _lexical_text(chunk: Chunk) -> str:
@@ -143,6 +161,7 @@ def save_catalog(catalog: Catalog, folder: Path) -> None:
                 record["_rows"] = [start, end]
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         np.save(tmp / "sentences.npy", catalog.sentence_vectors)
+        np.save(tmp / "chunk_vectors.npy", catalog.chunk_vectors)
         catalog.lexical.save(tmp / "bm25")
         (tmp / "recipe.json").write_text(json.dumps(catalog.recipe, indent=2, sort_keys=True), encoding="utf-8")
         old = folder.with_name(folder.name + ".old")
@@ -161,8 +180,8 @@ def save_catalog(catalog: Catalog, folder: Path) -> None:
 def load_catalog(folder: Path) -> Catalog | None:
     """The saved catalog, or None when there is none (or it is incomplete)."""
     recipe_path = folder / "recipe.json"
-    if not recipe_path.exists():
-        return None
+    if not recipe_path.exists() or not (folder / "chunk_vectors.npy").exists():
+        return None  # none, or written before catalogs held chunk vectors: rebuilt from Chroma
     recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
     chunks: dict[str, Chunk] = {}
     rows: dict[str, tuple[int, int]] = {}
@@ -175,4 +194,4 @@ def load_catalog(folder: Path) -> Catalog | None:
             rows[chunk.chunk_id] = (start, end)
     vectors = np.load(folder / "sentences.npy", mmap_mode="r")
     return Catalog(recipe=recipe, chunks=chunks, sentence_rows=rows, sentence_vectors=vectors,
-                   lexical=LexicalIndex.load(folder / "bm25"))
+                   lexical=LexicalIndex.load(folder / "bm25"), chunk_vectors=np.load(folder / "chunk_vectors.npy"))

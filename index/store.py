@@ -155,20 +155,23 @@ class ChunkStore:
                 out.update({cid: json.loads(m["record"]) for cid, m in zip(got["ids"], got["metadatas"])})
         return out
 
-    def fetch(self, chunk_ids: Sequence[str]) -> tuple[list[dict], list[np.ndarray]]:
-        """Records and sentence vectors of the given chunks (to rebuild a local catalog)."""
+    def fetch(self, chunk_ids: Sequence[str]) -> tuple[list[dict], list[np.ndarray], list[np.ndarray]]:
+        """Records, sentence vectors and chunk vectors of the given chunks (to rebuild a local catalog)."""
         records: list[dict] = []
         sentence_vectors: list[np.ndarray] = []
+        chunk_vectors: list[np.ndarray] = []
         with _guard("reading chunks"):
             for i in range(0, len(chunk_ids), _BATCH):
                 part = list(chunk_ids[i:i + _BATCH])
-                got = self._chunks.get(ids=part, include=["metadatas"])
-                by_id = {cid: m for cid, m in zip(got["ids"], got["metadatas"])}
+                got = self._chunks.get(ids=part, include=["metadatas", "embeddings"])
+                by_id = {cid: (m, e) for cid, m, e in zip(got["ids"], got["metadatas"], got["embeddings"])}
                 for cid in part:
                     if cid in by_id:
-                        records.append(json.loads(by_id[cid]["record"]))
-                        sentence_vectors.append(_unpack(by_id[cid].get("sentence_vectors", "")))
-        return records, sentence_vectors
+                        meta, embedding = by_id[cid]
+                        records.append(json.loads(meta["record"]))
+                        sentence_vectors.append(_unpack(meta.get("sentence_vectors", "")))
+                        chunk_vectors.append(np.asarray(embedding, dtype=np.float32))
+        return records, sentence_vectors, chunk_vectors
 
     def query(self, vector: np.ndarray, k: int, doc_id: str | None = None) -> list[tuple[str, float]]:
         """Nearest chunks to ``vector`` (of document ``doc_id`` only, when given): (chunk_id, cosine

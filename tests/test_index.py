@@ -62,7 +62,7 @@ class Index:
     def stored(self) -> tuple[list[str], list[str], int]:
         """Chunk ids and texts as Chroma holds them, and the number of sentence vectors."""
         got = self.store.client.get_collection(self.store.name).get(include=["documents"])
-        _, sentence_vectors = self.store.fetch(got["ids"])
+        _, sentence_vectors, _ = self.store.fetch(got["ids"])
         sentences = sum(len(v) for v in sentence_vectors)
         return got["ids"], got["documents"], sentences
 
