@@ -183,7 +183,8 @@ def render_markdown(results: dict) -> str:
         out += ["## 4. Ingest", "",
                 "From scratch into a fresh data folder, in a child process (peak RSS is its own); throughput is "
                 "chunks (and sentences) per second of the `ingest` call, model load excluded. One forward pass "
-                "per chunk gives its vector and its sentences' vectors (pooled from the same pass).", ""]
+                "per chunk gives its vector and its sentences' vectors (pooled from the same pass). Chroma writes "
+                "one batch while the next is embedded, so the phases overlap (\"other\" can be negative).", ""]
         runs = s["ingest"]["runs"]
         out += _ingest_table([("corpus" if int(k) == 0 else f"corpus + {run['distractor_chunks']:,} distractor "
                                "chunks", run) for k, run in runs.items()])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -135,17 +136,21 @@ def ingest(
     if on_total:
         on_total(len(to_add))
     fresh_vectors: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # chunk id -> (chunk vector, sentence vectors)
-    for i in range(0, len(to_add), EMBED_BATCH):
-        part = to_add[i:i + EMBED_BATCH]
-        chunk_vecs, per_chunk = embedder.embed_passages([c.embedding_text for c in part],
-                                                        [c.sentence_spans for c in part])
-        for c, chunk_vector, vectors in zip(part, chunk_vecs, per_chunk):
-            fresh_vectors[c.chunk_id] = (chunk_vector, vectors)
-        # written batch by batch: a killed run keeps what it embedded and the re-run skips it
-        store.upsert([c.to_record() for c in part], chunk_vecs, per_chunk)
-        report.embedded += len(part)
-        if progress:
-            progress(len(part))
+    # Written batch by batch, so a killed run keeps what it embedded and the re-run skips it. Chroma
+    # writes one batch while the model embeds the next: one write in flight, in order.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chroma-writer") as writer:
+        in_flight: tuple[Future, int] | None = None
+        for i in range(0, len(to_add), EMBED_BATCH):
+            part = to_add[i:i + EMBED_BATCH]
+            chunk_vecs, per_chunk = embedder.embed_passages([c.embedding_text for c in part],
+                                                            [c.sentence_spans for c in part])
+            for c, chunk_vector, vectors in zip(part, chunk_vecs, per_chunk):
+                fresh_vectors[c.chunk_id] = (chunk_vector, vectors)
+            if in_flight is not None:
+                _written(in_flight, report, progress)
+            in_flight = (writer.submit(store.upsert, [c.to_record() for c in part], chunk_vecs, per_chunk), len(part))
+        if in_flight is not None:
+            _written(in_flight, report, progress)
     if to_refresh:
         store.update_records([c.to_record() for c in to_refresh])
     if stale:
@@ -168,6 +173,15 @@ def ingest(
     save_catalog(catalog, catalog_dir)
     store.stamp({k: v for k, v in recipe.items() if k != "documents"})
     return report
+
+
+def _written(in_flight: tuple[Future, int], report: IngestReport, progress: Callable[[int], None] | None) -> None:
+    """Wait for a batch's write (its error, if any, is raised here) and count it."""
+    future, count = in_flight
+    future.result()
+    report.embedded += count
+    if progress:
+        progress(count)
 
 
 def _assemble(recipe: dict, ids: Sequence[str], store: ChunkStore, previous: Catalog | None,
