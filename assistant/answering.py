@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from assistant.citations import citation_for, unsupported_numbers
+from assistant.citations import citation_for, quote_text, unsupported_numbers
 from assistant.retrieval import Retrieved
 from assistant.settings import Settings
 from assistant.terms import (STATISTIC_WORDS, QueryTerms, analyse, distinctive_tokens, end_points, expand, holds_unit,
@@ -86,6 +86,7 @@ class _Candidate:
     focus_here: float = 0.0  # share of the focus in the sentence itself (not its heading or passage)
     about: frozenset[str] = frozenset()  # which asked-about names this passage is about
     unit_ok: bool = True
+    names_here: float = 0.0  # share of the asked-about names the sentence itself spells
 
 
 def is_injection(question: str) -> bool:
@@ -105,6 +106,7 @@ class Weights:
     attribute_coverage: float = 0.25
     focus: float = 0.15
     missing_entity: float = 0.25
+    names_here: float = 0.05
 
 
 WEIGHTS = Weights()
@@ -236,6 +238,9 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                 about=about,
                 attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank, missing=missing, focus_here=focus_here,
                 unit_ok=not terms.units or any(holds_unit(u, sentence.text) for u in terms.units),
+                # of two sentences of one passage, the one naming what is asked about ("Patel is ...")
+                names_here=(sum(1 for e in terms.entities if any(t in tokens for t in distinctive_tokens(e)))
+                            / len(terms.entities)) if terms.entities else 0.0,
             )
             candidate.score = _score(candidate, weights)
             candidates.append(candidate)
@@ -246,7 +251,8 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
 def _score(c: "_Candidate", w: Weights) -> float:
     return (w.passage_dense * c.passage_dense + w.passage_coverage * c.context_coverage
             + w.passage_rank / (1.0 + c.rank) + w.dense * c.dense + w.attribute_coverage * c.attribute_coverage
-            + _TYPE_BONUS.get(c.type_match, 0.0) + w.focus * c.focus_here - (0.0 if c.entity_ok else w.missing_entity))
+            + _TYPE_BONUS.get(c.type_match, 0.0) + w.focus * c.focus_here - (0.0 if c.entity_ok else w.missing_entity)
+            + w.names_here * c.names_here)
 
 
 def _documents_to_try(query: str, retrieved: list[Retrieved], catalog: Catalog, lexicon) -> list[str]:
@@ -367,7 +373,7 @@ def _names_a_topic(text: str, lexicon, doc_id: str) -> bool:
 
 # How much holding the asked-for kind of thing is worth: a question about a journal or DOI is
 # answered by a bibliography entry whatever its wording; a number is a weaker cue.
-_TYPE_BONUS = {"reference": 0.3, "bibliography": 0.3, "person": 0.15, "percent": 0.15, "duration": 0.15, "count": 0.15,
+_TYPE_BONUS = {"reference": 0.3, "bibliography": 0.3, "person": 0.15, "brand": 0.15, "percent": 0.15, "duration": 0.15, "count": 0.15,
                "ratio": 0.15, "money": 0.15, "dose": 0.15, "age": 0.15, "calendar": 0.15, "date": 0.12, "number": 0.1}
 
 
@@ -474,7 +480,7 @@ def _render(chosen: list[_Candidate], confidence: float, features: dict, passage
     citations: list[dict] = []
     for n, cid in enumerate(order, start=1):
         group = sorted(by_chunk[cid], key=lambda c: c.index)
-        parts.append(" ".join(c.sentence.text for c in group) + f" [{n}]")
+        parts.append(quote_text(group[0].chunk, [c.sentence for c in group]) + f" [{n}]")
         citations.append(citation_for(n, group[0].chunk, [c.sentence for c in group]))
     text = " ".join(parts)
     if unsupported_numbers(text, [c["text"] for c in citations]):

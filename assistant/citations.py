@@ -22,6 +22,20 @@ def unsupported_numbers(answer: str, passages: list[str]) -> list[str]:
     return [n for n in numbers_in(answer) if n not in grounded]
 
 
+GAP = " … "  # between quoted sentences that are not next to each other in the passage
+
+
+def quote_text(chunk: Chunk, quoted: list[Sentence]) -> str:
+    """The quoted sentences in passage order, verbatim, with an ellipsis where text was left out."""
+    parts: list[str] = []
+    for i, sentence in enumerate(quoted):
+        if i:
+            between = chunk.text[quoted[i - 1].end - chunk.start:sentence.start - chunk.start]
+            parts.append(" " if not between.strip() else GAP)
+        parts.append(sentence.text)
+    return "".join(parts)
+
+
 def citation_for(n: int, chunk: Chunk, quoted: list[Sentence]) -> dict:
     """The citation object of the answer shape: passage, verbatim quote, section, document, reference."""
     reference = None
@@ -37,7 +51,7 @@ def citation_for(n: int, chunk: Chunk, quoted: list[Sentence]) -> dict:
         "document_title": chunk.doc_title,
         "section": chunk.section,
         "text": chunk.text,
-        "quote": " ".join(s.text for s in quoted),
+        "quote": quote_text(chunk, quoted),
         "quote_spans": [[s.start - chunk.start, s.end - chunk.start] for s in quoted],
         "speaker": chunk.speaker,
         "reference": reference,

@@ -59,6 +59,10 @@ _UNITS = {
              re.compile(r"\b\d+(?:\.\d+)?\s*(?:mg|g|mcg|µg|ml|mg/m2|mg/kg|units?|iu)\b", re.I)),
     "age": (re.compile(r"\b(age|ages|aged|how old)\b", re.I),
             re.compile(r"\b\d+(?:\.\d+)?\s*(?:years? old|years of age|yo)\b|\baged?\s+\d", re.I)),
+    # a drug's brand name is written after its generic name: "ixazomib (Ninlaro)"
+    "brand": (re.compile(r"\b(?:brand|trade|proprietary|commercial)[ -]?names?\b|\bmarketed (?:as|under)\b|"
+                         r"\bsold (?:as|under)\b", re.I),
+              re.compile(r"\b[a-z][a-z-]{3,}\s*\([A-Z][a-z]{2,}[a-z-]*[®™]?\)")),
     "calendar": (re.compile(r"^\s*(?:and\s+)?when\b|\b(?:what|which|in what) (?:year|date|month|day)\b", re.I),
              re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)\b"
                         r"|\b(?:19|20)\d{2}\b(?![-–.]\d)")),

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import REPO_ROOT
-from assistant.citations import numbers_in, unsupported_numbers
+from assistant.citations import GAP, numbers_in, unsupported_numbers
 from assistant.errors import InputError
 
 TTP_QUESTION = "What was the median TTP in IFM 2014-01?"
@@ -112,8 +112,10 @@ def test_every_answer_quotes_its_sources_verbatim(qa_answers):
             continue
         assert answer["citations"], item["id"]
         for c in answer["citations"]:
-            assert c["quote"] and c["quote"] in c["text"], item["id"]
-            assert f"[{c['n']}]" in answer["answer"], item["id"]
+            pieces = c["quote"].split(GAP)  # sentences not next to each other are joined by an ellipsis
+            assert c["quote"] and all(piece in c["text"] for piece in pieces), item["id"]
+            assert all(c["text"][a:b] in c["quote"] for a, b in c["quote_spans"]), item["id"]
+            assert f"{c['quote']} [{c['n']}]" in answer["answer"], item["id"]
 
 
 def test_reference_question_cites_the_bibliography_entry(assistant):
@@ -141,3 +143,35 @@ def test_paraphrased_numeric_question_is_answered_with_the_right_sentence(assist
     assert not answer["abstained"]
     assert "20.3 months" in answer["answer"]
     assert any("median PFS of 20.3 months" in c["quote"] for c in answer["citations"])
+
+
+@pytest.mark.parametrize("question, brand", [
+    ("Under which trade name is lenalidomide marketed?", "Revlimid"),
+    ("What is the proprietary name of pomalidomide?", "Pomalyst"),
+])
+def test_brand_name_question_is_answered_by_the_generic_name_with_its_brand_in_parentheses(assistant, question, brand):
+    answer = assistant.ask(question).to_dict()
+    assert not answer["abstained"], answer
+    assert brand in answer["answer"]
+    assert any(brand in c["quote"] for c in answer["citations"])
+
+
+@pytest.mark.parametrize("text, holds", [
+    ("ixazomib (Ninlaro)–containing regimens", True),
+    ("lenalidomide (Revlimid)–refractory patients", True),
+    ("the [adverse] effects [AEs] of peripheral neuropathy", False),  # an abbreviation, not a brand
+    ("progression-free survival (PFS) was the primary end point", False),
+    ("the doublet (HR, 0.437)", False),
+])
+def test_a_brand_name_is_a_capitalised_word_in_parentheses_after_a_generic_name(text, holds):
+    from assistant.terms import holds_unit
+
+    assert holds_unit("brand", text) is holds
+
+
+def test_of_two_sentences_in_one_passage_the_one_naming_the_person_asked_about_answers(assistant):
+    # both experts' affiliations are in one passage; the question names only one of them
+    answer = assistant.ask("Which department is Patel in?").to_dict()
+    assert not answer["abstained"]
+    assert answer["answer"].startswith("Patel is an associate professor")
+    assert "Massachusetts General Hospital" not in answer["answer"]
