@@ -60,7 +60,7 @@ bench: setup bench-corpus
 	$(PY) -m bench.distractors --sizes 10000
 	$(PY) -m bench
 
-# Adds the ~100k-chunk growth run: hours of embedding on 2 cores (estimate in bench/results.md).
+# Adds the ~100k-chunk growth run: about 45 minutes on 2 cores, mostly embedding the 100k chunks.
 bench-full: bench
 	$(PY) -m bench.growth --sizes 0,10000,100000 --reuse-index
 

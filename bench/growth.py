@@ -5,7 +5,7 @@ another child process that holds only that index measures the turn against the b
 search (bench/turn.py), its stages, its RSS, and the eval scores on eval/qa.jsonl (eval's runner).
 
     python -m bench.growth [--sizes 0,10000] [--rounds 2] [--reuse-index]
-    python -m bench.growth --sizes 0,10000,100000      # the full run (hours on 2 cores: see the estimate)
+    python -m bench.growth --sizes 0,10000,100000      # the full run (about 45 min on 2 cores)
 """
 
 from __future__ import annotations
