@@ -202,7 +202,7 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
         terms = analyse(question, query, catalog, lexicon.entities)
     else:
         terms = analyse(question, query, catalog, lexicon.names_by_doc.get(doc_id, frozenset()), doc_id=doc_id,
-                        corpus_names=lexicon.entities, corpus_name_tokens=lexicon.name_tokens)
+                        corpus_names=lexicon.entities, corpus_name_words=lexicon.name_words)
     asked_total = sum(terms.asked.values())
     query_vector = embedder.embed_query(query)
     candidates: list[_Candidate] = []
@@ -269,7 +269,7 @@ def _documents_to_try(query: str, retrieved: list[Retrieved], catalog: Catalog, 
         support[doc_id] = support.get(doc_id, 0.0) + 1.0 / (60 + r.rank)
     order = sorted(support, key=lambda d: -support[d])
     if catalog.document_count > 1:
-        naming = naming_tokens(query, lexicon.name_tokens)
+        naming = naming_tokens(query, lexicon.name_words)
         named = set(catalog.documents_using(naming, limit=MAX_DOCUMENTS * 4)) if naming else set()
         by_name = lexicon.documents_naming(names_in(query, lexicon.entities))
         if len(by_name) <= MAX_DOCUMENTS * 4:

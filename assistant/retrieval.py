@@ -27,11 +27,8 @@ class LexicalRetriever(BaseRetriever):
         return self.model_copy(update={"doc_id": doc_id})
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        rows = self.catalog.rows_of(self.doc_id) if self.doc_id is not None else None
-        return [
-            _document(self.catalog, cid, lexical_score=score)
-            for cid, score in self.catalog.lexical.search(query, self.k, rows=rows)
-        ]
+        index = self.catalog.lexical if self.doc_id is None else self.catalog.document_index(self.doc_id)
+        return [_document(self.catalog, cid, lexical_score=score) for cid, score in index.search(query, self.k)]
 
 
 class DenseRetriever(BaseRetriever):

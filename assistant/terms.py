@@ -128,14 +128,14 @@ class QueryTerms:
 
 def analyse(question: str, query: str, catalog: Catalog, known_entities: frozenset[str],
             doc_id: str | None = None, corpus_names: frozenset[str] = frozenset(),
-            corpus_name_tokens: frozenset[str] = frozenset()) -> QueryTerms:
+            corpus_name_words: frozenset[str] = frozenset()) -> QueryTerms:
     """Weights, focus, known entities and wanted answer types of ``query`` (the rewritten question).
 
     ``doc_id``: weigh words by that document's statistics (its chunks, the names it uses), so what
     counts as rare, known or unknown in one article does not change as other documents are added;
     ``known_entities`` are then that document's names, and a name of ``corpus_names`` (all
     documents' names) that the query spells out, or an identifying word of one
-    (``corpus_name_tokens``: "yee", "a061202"), that this document never uses is an unknown name:
+    (``corpus_name_words``: "yee", "a061202"), that this document never uses is an unknown name:
     the document cannot answer a question about it. None: the whole corpus.
     """
     rows = catalog.rows_of(doc_id) if doc_id is not None else None
@@ -165,6 +165,11 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     text = normalise(query)
     words = set(re.findall(r"[\w-]+", text))
     entities = names_in(query, known_entities)
+    if corpus_name_words:
+        # a rare capitalised word or code the question names ("Yee", "CD38") that this document uses:
+        # an answer must come from a passage about it, like a known name's
+        covered = {t for e in entities for t in distinctive_tokens(e)}
+        entities += [t for t in naming_tokens(query, corpus_name_words) if t not in covered and idf_of(t) is not None]
     name_tokens = {t for e in entities for t in tokenize(e)}
     # a number the question gives ("grade 3", "2-year", "phase 3") must be in the answer too
     for written in re.findall(r"[\w.-]*\d[\w.-]*", question):  # digits as written, not "three"
@@ -193,7 +198,7 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         spelled = {e for w in words for e in _by_first_word(corpus_names).get(w, ())}
         unknown += sorted(e for e in spelled - set(known_entities)
                           if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text))
-    unknown += [t for t in naming_tokens(query, corpus_name_tokens) if idf_of(t) is None]
+    unknown += [t for t in naming_tokens(query, corpus_name_words) if idf_of(t) is None]
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes,
                       asked={t: w for t, w in weights.items() if t in asked},
                       unknown_names=list(dict.fromkeys(unknown)),
@@ -238,15 +243,16 @@ def names_in(query: str, known_entities: frozenset[str]) -> list[str]:
 _CAPITALISED = re.compile(r"(?<![\w-])[A-Z][\w’'-]*")
 
 
-def naming_tokens(text: str, name_tokens: frozenset[str]) -> list[str]:
-    """Tokens of the words in ``text`` that name something: a capitalised word that is rare in
-    English and identifies a known name ("Yee", "OncLive"), or a code with digits ("A061202")."""
+def naming_tokens(text: str, name_words: frozenset[str]) -> list[str]:
+    """Tokens of the words in ``text`` that name something: a capitalised word, rare in English, that
+    is a word of a known name ("Yee" of "andrew yee", "OncLive"), or a code with digits ("A061202")."""
     out: list[str] = []
     for m in _CAPITALISED.finditer(text):
         word = m.group(0)
-        if any(ch.isdigit() for ch in word) or _zipf(word.lower()) < 4.0:
-            out.extend(t for t in tokenize(word, drop_stopwords=False)
-                       if t in name_tokens or any(ch.isdigit() for ch in t) and len(t) >= 3)
+        if any(ch.isdigit() for ch in word):
+            out.extend(t for t in tokenize(word, drop_stopwords=False) if any(ch.isdigit() for ch in t) and len(t) >= 3)
+        elif normalise(word) in name_words and _zipf(word.lower()) < 4.0:
+            out.extend(tokenize(word, drop_stopwords=False))
     return list(dict.fromkeys(out))
 
 
@@ -400,11 +406,11 @@ class Lexicon:
         return {d for n in names for d in self.__dict__["_docs_by_name"].get(n, ())}
 
     @property
-    def name_tokens(self) -> frozenset[str]:
-        """The identifying words of every known name ("a061202", "yee", "2014-01")."""
-        if "_name_tokens" not in self.__dict__:
-            object.__setattr__(self, "_name_tokens", frozenset(t for e in self.entities for t in distinctive_tokens(e)))
-        return self.__dict__["_name_tokens"]
+    def name_words(self) -> frozenset[str]:
+        """Every word of every known name ("andrew", "yee", "a061202")."""
+        if "_name_words" not in self.__dict__:
+            object.__setattr__(self, "_name_words", frozenset(w for e in self.entities for w in re.findall(r"[\w-]+", e)))
+        return self.__dict__["_name_words"]
 
 
 _CREDENTIALED = re.compile(r"\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2}),\s+(?:MD|PhD|MSc|DO|RN|PharmD)\b")

@@ -30,7 +30,7 @@ class Catalog:
     sentence_rows: dict[str, tuple[int, int]]  # chunk_id -> [start, end) rows of sentence_vectors
     sentence_vectors: np.ndarray  # float16, one row per sentence
     lexical: LexicalIndex
-    chunk_vectors: np.ndarray | None = None  # float16, one row per chunk, in the order of ``lexical.ids``
+    chunk_vectors: np.ndarray | None = None  # float32, one row per chunk, in the order of ``lexical.ids``
 
     def sentence_matrix(self, chunk_id: str) -> np.ndarray:
         start, end = self.sentence_rows[chunk_id]
@@ -91,11 +91,25 @@ class Catalog:
         rows = np.flatnonzero(self.rows_of(doc_id))
         if not len(rows) or self.chunk_vectors is None:
             return []
-        similarities = self.chunk_vectors[rows].astype(np.float32) @ np.asarray(vector, dtype=np.float32)
+        similarities = self.chunk_vectors[rows] @ np.asarray(vector, dtype=np.float32)
         k = min(k, len(rows))
         top = np.argpartition(-similarities, k - 1)[:k]
         top = top[np.argsort(-similarities[top], kind="stable")]
         return [(self.lexical.ids[int(rows[i])], float(1.0 - similarities[i])) for i in top]
+
+    def document_index(self, doc_id: str) -> LexicalIndex:
+        """BM25 over one document's chunks alone (built on first use, a few kept): searching a
+        document ranks its passages exactly as an index of that document alone would."""
+        cache = self.__dict__.setdefault("_document_indexes", {})
+        index = cache.get(doc_id)
+        if index is None:
+            self.rows_of(doc_id)
+            ids = [self.lexical.ids[int(i)] for i in np.flatnonzero(self.rows_of(doc_id))]
+            index = LexicalIndex.build(ids, [_lexical_text(self.chunks[cid]) for cid in ids])
+            if len(cache) >= 64:
+                cache.pop(next(iter(cache)))
+            cache[doc_id] = index
+        return index
 
     def rows_of(self, doc_id: str) -> np.ndarray:
         """Boolean mask of ``doc_id``'s chunks over the lexical index's rows (for per-document idf)."""
@@ -127,7 +141,7 @@ def build_catalog(recipe: dict, records: list[dict], sentence_vectors: list[np.n
     blocks: list[np.ndarray] = []
     at = 0
     dim = int(recipe.get("dimension", 0))
-    chunk_matrix = np.zeros((len(records_sorted), dim), dtype=np.float16)
+    chunk_matrix = np.zeros((len(records_sorted), dim), dtype=np.float32)
     for i, (record, vectors, chunk_vector) in enumerate(records_sorted):
         chunk_matrix[i] = chunk_vector
         chunk = Chunk.from_record(record)

@@ -105,18 +105,14 @@ class LexicalIndex:
         ids = (folder / "ids.txt").read_text(encoding="utf-8").split("\n")
         return cls(ids, retriever)
 
-    def search(self, query: str, k: int, rows: np.ndarray | None = None) -> list[tuple[str, float]]:
-        """Top ``k`` (chunk_id, bm25 score) with a positive score, best first.
-
-        ``rows``: a boolean mask over the indexed chunks (one document's): only those are scored,
-        each word weighed by its idf among them, as if they were indexed alone.
-        """
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk_id, bm25 score) with a positive score, best first."""
         vocab = self._bm25.vocab_dict
         tokens = [t for t in tokenize(query) if t in vocab]
         if not tokens or not self.ids:
             return []
         # get_scores + argpartition: bm25s.retrieve would start a thread pool for one query
-        scores = self._bm25.get_scores(tokens) if rows is None else self._scores_within(tokens, rows)
+        scores = self._bm25.get_scores(tokens)
         k = min(k, len(self.ids))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
@@ -150,25 +146,6 @@ class LexicalIndex:
             return np.zeros(0, dtype=np.int64)
         indptr = self._bm25.scores["indptr"]
         return np.asarray(self._bm25.scores["indices"][indptr[column]:indptr[column + 1]])
-
-    def _scores_within(self, tokens: list[str], rows: np.ndarray) -> np.ndarray:
-        """BM25 scores of the ``rows`` chunks, the stored (corpus-idf) term scores re-weighed by
-        each word's idf among those chunks; 0 elsewhere."""
-        vocab, stored = self._bm25.vocab_dict, self._bm25.scores
-        data, indices, indptr = stored["data"], stored["indices"], stored["indptr"]
-        n_all, n_in = len(self.ids), int(rows.sum())
-        scores = np.zeros(n_all, dtype=np.float32)
-        for token in tokens:
-            column = vocab[token]
-            where = indices[indptr[column]:indptr[column + 1]]
-            keep = rows[where]
-            df_in = int(keep.sum())
-            if df_in == 0:
-                continue
-            df_all = len(where)
-            factor = np.log(1 + (n_in - df_in + 0.5) / (df_in + 0.5)) / np.log(1 + (n_all - df_all + 0.5) / (df_all + 0.5))
-            scores[where[keep]] += data[indptr[column]:indptr[column + 1]][keep] * np.float32(factor)
-        return scores
 
     def _document_frequency(self, token_index: int) -> int:
         indptr = self._bm25.scores["indptr"]
