@@ -39,7 +39,7 @@ def record(section: str, result: dict, command: str, machine: dict) -> None:
     results = load()
     entry = {"command": command, "machine": machine, **result}
     for keyed in ("sizes", "runs"):  # growth sizes and ingest runs merge one by one
-        if keyed in result and section in results["sections"]:
+        if isinstance(result.get(keyed), dict) and section in results["sections"]:
             merged = {**results["sections"][section].get(keyed, {}), **result[keyed]}
             entry = {**results["sections"][section], **entry,
                      keyed: dict(sorted(merged.items(), key=lambda kv: int(kv[0])))}
