@@ -112,7 +112,7 @@ class Weights:
 WEIGHTS = Weights()
 
 
-# Documents weighed per question: those of the best retrieved passages, in retrieval order.
+# Documents tried per question, most likely first (see _documents_to_try).
 MAX_DOCUMENTS = 3
 
 

@@ -138,11 +138,9 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     (``corpus_name_words``: "yee", "a061202"), that this document never uses is an unknown name:
     the document cannot answer a question about it. None: the whole corpus.
     """
-    rows = catalog.rows_of(doc_id) if doc_id is not None else None
-    rarest = _rarest_idf(int(rows.sum()) if rows is not None else len(catalog.chunks))
-
-    def idf_of(token: str) -> float | None:
-        return catalog.lexical.idf(token, rows)
+    statistics = catalog.document_index(doc_id) if doc_id is not None else catalog.lexical
+    rarest = _rarest_idf(len(statistics.ids))
+    idf_of = statistics.idf
 
     weights: dict[str, float] = {}
     asked = set(tokenize(question))

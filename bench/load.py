@@ -32,6 +32,7 @@ if __package__ in (None, ""):  # run as a file: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
+from bench.measure import stop_process  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 QA_FILE = REPO_ROOT / "eval" / "qa.jsonl"
@@ -196,15 +197,6 @@ def start_server(data_dir: Path | None, port: int, env: dict | None = None, time
     raise RuntimeError(f"the server did not answer /api/health within {timeout_s:.0f} s")
 
 
-def stop_server(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=20)
-
-
 # -- the record --------------------------------------------------------------------------------------
 
 def section_markdown(report: dict) -> str:
@@ -283,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_load(url, requests, reference, args.clients, args.duration)
     finally:
         if server is not None:
-            stop_server(server)
+            stop_process(server)
 
     command = " ".join(["python -m bench.load", *(sys.argv[1:] if argv is None else argv)])
     report = {"command": command, **facts, "questions": len(requests), "chunks": health.get("chunks"),

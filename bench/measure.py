@@ -39,6 +39,16 @@ def command_line(module: str, argv: Sequence[str] | None) -> str:
     return " ".join(["python -m", module, *map(shlex.quote, args)])
 
 
+def stop_process(process: subprocess.Popen, timeout_s: float = 20.0) -> None:
+    """Terminate ``process`` and wait for it; kill it if it does not exit in ``timeout_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout_s)
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0-100), linear interpolation between ranks (as eval reports latency)."""
     from eval.metrics import percentile as _percentile

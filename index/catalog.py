@@ -71,18 +71,16 @@ class Catalog:
     def documents_using(self, tokens: list[str], limit: int) -> list[str]:
         """Documents whose chunks use every one of ``tokens`` (lexical tokens), when at most ``limit``
         documents do; [] when none does or the words are too common to point anywhere."""
-        self.rows_of("")  # builds the row -> document table
+        row_docs, names = self._row_documents()
         found: set[int] | None = None
         for token in tokens:
-            rows = self.lexical.rows_using(token)
-            docs = set(np.unique(self._row_docs[rows]).tolist())
+            docs = set(np.unique(row_docs[self.lexical.rows_using(token)]).tolist())
             found = docs if found is None else found & docs
             if not found:
                 return []
         if not found or len(found) > limit:
             return []
-        names = {number: doc for doc, number in self._doc_number.items()}
-        return sorted(names[n] for n in found if n in names)
+        return sorted(names[n] for n in found)
 
     def nearest_within(self, vector: np.ndarray, doc_id: str, k: int) -> list[tuple[str, float]]:
         """The ``k`` chunks of ``doc_id`` nearest to ``vector``: (chunk_id, cosine distance), closest
@@ -100,10 +98,11 @@ class Catalog:
     def document_index(self, doc_id: str) -> LexicalIndex:
         """BM25 over one document's chunks alone (built on first use, a few kept): searching a
         document ranks its passages exactly as an index of that document alone would."""
+        if self.document_count == 1:
+            return self.lexical  # the one document's index is the whole index
         cache = self.__dict__.setdefault("_document_indexes", {})
         index = cache.get(doc_id)
         if index is None:
-            self.rows_of(doc_id)
             ids = [self.lexical.ids[int(i)] for i in np.flatnonzero(self.rows_of(doc_id))]
             index = LexicalIndex.build(ids, [_lexical_text(self.chunks[cid]) for cid in ids])
             if len(cache) >= 64:
@@ -112,21 +111,25 @@ class Catalog:
         return index
 
     def rows_of(self, doc_id: str) -> np.ndarray:
-        """Boolean mask of ``doc_id``'s chunks over the lexical index's rows (for per-document idf)."""
+        """Boolean mask of ``doc_id``'s chunks over the lexical index's rows (and ``chunk_vectors``)."""
         cache = self.__dict__.setdefault("_rows_of", {})
         mask = cache.get(doc_id)
         if mask is None:
-            if "_row_docs" not in self.__dict__:
-                docs = sorted({c.doc_id for c in self.chunks.values()})
-                number = {d: i for i, d in enumerate(docs)}
-                self._doc_number = number
-                self._row_docs = np.array([number[self.chunks[cid].doc_id] if cid in self.chunks else -1
-                                           for cid in self.lexical.ids], dtype=np.int32)
-            mask = self._row_docs == self._doc_number.get(doc_id, -2)
+            row_docs, names = self._row_documents()
+            mask = row_docs == names.index(doc_id) if doc_id in names else np.zeros(len(row_docs), dtype=bool)
             if len(cache) >= 256:
                 cache.clear()
             cache[doc_id] = mask
         return mask
+
+    def _row_documents(self) -> tuple[np.ndarray, list[str]]:
+        """Per lexical row, the number of its document; and the documents by number (sorted ids)."""
+        if "_row_docs" not in self.__dict__:
+            names = sorted({c.doc_id for c in self.chunks.values()})
+            number = {d: i for i, d in enumerate(names)}
+            self._row_docs = (np.array([number[self.chunks[cid].doc_id] for cid in self.lexical.ids], dtype=np.int32),
+                              names)
+        return self._row_docs
 
     def vectors_by_id(self) -> dict[str, np.ndarray]:
         return {cid: self.sentence_vectors[s:e] for cid, (s, e) in self.sentence_rows.items()}

@@ -118,25 +118,13 @@ class LexicalIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.ids[int(i)], float(scores[i])) for i in top if scores[i] > 0]
 
-    def idf(self, token: str, rows: np.ndarray | None = None) -> float | None:
-        """The BM25 idf of a token, or None when the corpus never uses it.
-
-        ``rows``: a boolean mask over the indexed chunks (one document's, say); the idf is then
-        computed among those chunks only, and None means none of them uses the token.
-        """
+    def idf(self, token: str) -> float | None:
+        """The BM25 idf of a token, or None when the corpus never uses it."""
         vocab = self._bm25.vocab_dict
         if token not in vocab:
             return None
-        column = vocab[token]
-        if rows is None:
-            n_docs = len(self.ids)
-            df = self._document_frequency(column)
-        else:
-            n_docs = int(rows.sum())
-            indptr = self._bm25.scores["indptr"]
-            df = int(rows[self._bm25.scores["indices"][indptr[column]:indptr[column + 1]]].sum())
-            if df == 0:
-                return None
+        n_docs = len(self.ids)
+        df = self._document_frequency(vocab[token])
         return float(np.log(1 + (n_docs - df + 0.5) / (df + 0.5)))
 
     def rows_using(self, token: str) -> np.ndarray:

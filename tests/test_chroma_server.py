@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.measure import stop_process
 from tests.conftest import REPO_ROOT
 from tests.webserver import free_port
 
@@ -60,12 +61,7 @@ def chroma_url(tmp_path_factory):
             time.sleep(0.2)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        stop_process(process, timeout_s=15)
         log.close()
 
 

@@ -73,12 +73,12 @@ def qa_items() -> list[dict]:
 
 def test_idf_within_a_document_equals_the_idf_of_that_document_indexed_alone(crowded):
     many, alone = crowded
-    rows = many.catalog.rows_of(ARTICLE_ID)
-    assert rows.sum() == len(alone.catalog.chunks) < len(many.catalog.chunks)
+    article = many.catalog.document_index(ARTICLE_ID)
+    assert many.catalog.rows_of(ARTICLE_ID).sum() == len(article.ids) == len(alone.catalog.chunks) < len(many.catalog.chunks)
     for token in ["pfs", "patien", "ixazom", "neutro", "a061202", "yee", "dexame", "median"]:
-        assert many.catalog.lexical.idf(token, rows) == pytest.approx(alone.catalog.lexical.idf(token)), token
+        assert article.idf(token) == pytest.approx(alone.catalog.lexical.idf(token)), token
         assert many.catalog.lexical.idf(token) != pytest.approx(alone.catalog.lexical.idf(token)), token
-    assert many.catalog.lexical.idf("osimer", rows) is None  # a word only other documents use
+    assert article.idf("osimer") is None  # a word only other documents use
     assert many.catalog.lexical.idf("osimer") is not None
 
 
