@@ -87,6 +87,8 @@ class _Candidate:
     about: frozenset[str] = frozenset()  # which asked-about names this passage is about
     unit_ok: bool = True
     names_here: float = 0.0  # share of the asked-about names the sentence itself spells
+    subgroups: frozenset[frozenset[str]] = frozenset()  # the question's subgroups the sentence names
+    subgroups_ok: bool = True  # names them, or its passage contrasts no other subgroups
 
 
 def is_injection(question: str) -> bool:
@@ -106,7 +108,7 @@ class Weights:
     attribute_coverage: float = 0.25
     focus: float = 0.15
     missing_entity: float = 0.25
-    names_here: float = 0.05
+    names_here: float = 0.1
 
 
 WEIGHTS = Weights()
@@ -189,6 +191,8 @@ def _decide(question: str, terms: QueryTerms, candidates: list["_Candidate"], pa
     if confidence < settings.abstain_below:
         return _abstain(passages, confidence, features)
     chosen = _select(best, candidates, terms, settings)
+    if terms.any_qualifier:
+        chosen = _each_subgroup(chosen, candidates, terms, settings)
     return _render(chosen, confidence, features, passages)
 
 
@@ -242,6 +246,13 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                 names_here=(sum(1 for e in terms.entities if any(t in tokens for t in distinctive_tokens(e)))
                             / len(terms.entities)) if terms.entities else 0.0,
             )
+            # a sentence that leans on the one before it ("These patients...") shares its subgroup
+            said = tokens | words.heading | (words.sentences[i - 1] if i and _LEANS_BACK.search(sentence.text) else frozenset())
+            candidate.subgroups = frozenset(g for g in terms.qualifiers if g <= said)
+            # a passage set in the subgroup by what comes before it ("these patients" of a high-risk
+            # cohort) need not repeat it, unless it also speaks of another subgroup
+            candidate.subgroups_ok = all(g <= said or (g <= context_tokens | words.discourse and not other & context_tokens)
+                                         for g, other in zip(terms.qualifiers, terms.contrasts))
             candidate.score = _score(candidate, weights)
             candidates.append(candidate)
     candidates.sort(key=lambda c: c.score, reverse=True)
@@ -406,13 +417,44 @@ def _first_answering(candidates: list[_Candidate], terms: QueryTerms) -> _Candid
         candidates = [c for c in candidates if c.chunk.kind == "reference"]
         if not candidates:
             return None
-    floor = candidates[0].score - _ANSWERING_MARGIN
+    # a sentence about another subgroup ("standard-risk" for "high-risk") sets no bar
+    floor = next((c.score for c in candidates if _names_subgroups(c, terms)), candidates[0].score) - _ANSWERING_MARGIN
     for c in candidates:
         if c.score < floor:
             break
-        if c.entity_ok and c.unit_ok and c.focus >= 0.999:
+        if c.entity_ok and c.unit_ok and c.focus >= 0.999 and _names_subgroups(c, terms):
             return c
     return None
+
+
+def _each_subgroup(chosen: list[_Candidate], candidates: list[_Candidate], terms: QueryTerms,
+                   settings: Settings) -> list[_Candidate]:
+    """"Better in high-risk or in standard-risk?": add the best answering sentence on each subgroup
+    the chosen ones do not name."""
+    chosen = list(chosen)
+    for group in terms.qualifiers:
+        if any(group in c.subgroups for c in chosen):
+            continue
+        pick = next((c for c in candidates if group in c.subgroups and c.entity_ok and c.unit_ok
+                     and c.focus >= 0.999 and c not in chosen), None)
+        if pick is None:
+            continue
+        if len(chosen) >= settings.max_answer_sentences:  # make room: drop the last that names no subgroup
+            spare = next((c for c in reversed(chosen[1:]) if not c.subgroups), None)
+            if spare is None:
+                break
+            chosen.remove(spare)
+        chosen.append(pick)
+    while len(chosen) > 1 and sum(len(c.sentence.text) + 5 for c in chosen) > settings.max_answer_chars:
+        chosen.pop()
+    return chosen
+
+
+def _names_subgroups(c: _Candidate, terms: QueryTerms) -> bool:
+    """Whether the sentence names the subgroups asked about (any one of them, when they are compared)."""
+    if not terms.qualifiers:
+        return True
+    return bool(c.subgroups) if terms.any_qualifier else c.subgroups_ok
 
 
 def _per_name_answers(candidates: list[_Candidate], terms: QueryTerms) -> list[_Candidate]:

@@ -91,7 +91,11 @@ _ASKS_NUMBER = re.compile(
     r"grade|days?|months?|years?|version|category|status)\b|%",
     re.I,
 )
-_ASKS_PERSON = re.compile(r"^\s*(?:and\s+)?who\b|\bwhich (?:expert|speaker|doctor|physician|moderator|author)|\bwhose\b|\bauthors?\b|\bwrote\b", re.I)
+_ROLES = "experts? speakers? doctors? physicians? moderators? authors? investigators? researchers? clinicians? oncologists?"
+_ASKS_PERSON = re.compile(r"^\s*(?:and\s+)?who\b|\bwhich (?:" + "|".join(_ROLES.split()) + r")\b|\bwhose\b|\bauthors?\b|\bwrote\b",
+                          re.I)
+# "Which experts ...": the role names the kind of answer (a person), not something the answer must say
+ROLE_WORDS = frozenset(t for w in _ROLES.split() for t in tokenize(w.rstrip("?"), drop_stopwords=False))
 _ASKS_DATE = re.compile(r"\bwhen\b|\bwhat (?:year|date|month|day)\b|\bdated?\b", re.I)
 _ASKS_REFERENCE = re.compile(
     r"\b(journal|doi|published|publication|citation|cite[ds]?|reference[sd]?|bibliograph\w*|volume|pages?|"
@@ -112,6 +116,11 @@ class QueryTerms:
     asked: dict[str, float] = field(default_factory=dict)  # weights of the words of this turn's question
     unknown_names: list[str] = field(default_factory=list)  # codes/names in the question the corpus never uses
     end_points: set[str] = field(default_factory=set)  # trial end points the question names (OS, PFS...)
+    # subgroups the question names by a compound the document contrasts ("high-risk" where it also
+    # reports "standard-risk"): the answer's sentence itself must name them, not only its passage
+    qualifiers: tuple[frozenset[str], ...] = ()
+    contrasts: tuple[frozenset[str], ...] = ()  # per subgroup, the document's other ones ({"standa"} for high-risk)
+    any_qualifier: bool = False  # "better in high-risk or in standard-risk?": one sentence per subgroup
 
     @property
     def units(self) -> set[str]:
@@ -174,6 +183,18 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         for token in tokenize(written):
             if any(ch.isdigit() for ch in token) and token in weights:
                 focus[token] = weights[token]
+    # "high-risk" where the document contrasts high- and standard-risk: a subgroup the answer must name
+    contrasted = catalog.compound_modifiers(doc_id)
+    qualifiers: list[frozenset[str]] = []
+    contrasts: list[frozenset[str]] = []
+    for shared, modifier, head in _COMPOUND.findall(question):
+        heads = tokenize(head, drop_stopwords=False)
+        for word in (shared, modifier):
+            group = frozenset(tokenize(word, drop_stopwords=False) + heads)
+            if word and len(heads) == 1 and len(contrasted.get(heads[0], ())) >= 2 and group not in qualifiers:
+                qualifiers.append(group)
+                contrasts.append(contrasted[heads[0]] - group)
+    comparing_groups = len(qualifiers) >= 2 and bool(_ALTERNATIVES.search(question))
     focus = {t: w for t, w in focus.items() if t not in name_tokens}
     attributes = {t: w for t, w in weights.items() if t not in name_tokens}
     wants = set()
@@ -186,6 +207,8 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     for unit, (asks, _) in _UNITS.items():
         if asks.search(probe):
             wants.add(unit)
+    if "person" in wants:
+        focus = {t: w for t, w in focus.items() if t not in ROLE_WORDS}
     if wants & set(_UNITS):
         wants.discard("number")  # any number will not do when a unit is asked for
     if _ASKS_BIBLIOGRAPHY.search(probe):
@@ -200,7 +223,13 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes,
                       asked={t: w for t, w in weights.items() if t in asked},
                       unknown_names=list(dict.fromkeys(unknown)),
-                      end_points=end_points(expand(set(tokenize(question)), question, GLOSSARY)))
+                      end_points=end_points(expand(set(tokenize(question)), question, GLOSSARY)),
+                      qualifiers=tuple(qualifiers), contrasts=tuple(contrasts), any_qualifier=comparing_groups)
+
+
+# "high-risk", "standard- or high-risk" (no digits: "2014-01" is a name, "grade 3" a number)
+_COMPOUND = re.compile(r"(?<![\w-])(?:([A-Za-z]{2,})-\s+(?:and|or)\s+)?([A-Za-z]{2,})[-–]([A-Za-z]{2,})(?![\w-])")
+_ALTERNATIVES = re.compile(r"\b(or|vs\.?|versus|compared|comparison|differ\w*|between|each|both)\b", re.I)
 
 
 # A trial code or acronym-name: a word with digits, or four or more capitals ("TOURMALINE-MM1").
@@ -285,10 +314,11 @@ def holds_unit(unit: str, text: str) -> bool:
 @lru_cache(maxsize=4096)
 def distinctive_tokens(name: str) -> tuple[str, ...]:
     """The words that identify a name ("yee" in "andrew yee", "a061202" in "alliance a061202")."""
-    rare: list[str] = []
-    for word in re.findall(r"[\w-]+", normalise(name)):
-        if any(ch.isdigit() for ch in word) or _zipf(word) < 4.0:
-            rare.extend(tokenize(word, drop_stopwords=False))
+    words = re.findall(r"[\w-]+", normalise(name))
+    zipf = {w: 0.0 if any(ch.isdigit() for ch in w) else _zipf(w) for w in words}
+    # a name of everyday words ("texas md anderson cancer center"): its rarest ones identify it
+    cut = 4.0 if any(z < 4.0 for z in zipf.values()) else min(zipf.values(), default=0.0) + 0.5
+    rare = [t for w in words if zipf[w] < cut for t in tokenize(w, drop_stopwords=False)]
     return tuple(dict.fromkeys(rare)) or tuple(tokenize(name))
 
 
@@ -446,7 +476,7 @@ def names_by_document(catalog: Catalog) -> dict[str, frozenset[str]]:
             # skip each sentence's first word: capitalised there by grammar, not because it is a name
             rest = sentence.text.split(" ", 1)[1] if " " in sentence.text else ""
             for name in entities(rest):
-                if name.isupper() and len(name) <= 5:
+                if (name.isupper() and len(name) <= 5) or (name.endswith("s") and name[:-1].isupper() and len(name) <= 6):
                     continue  # acronyms of measures (OS, PFS, HR) are weighed as terms, not names
                 key = normalise(name)
                 if key in lowercase_text:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -18,7 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from corpus.chunking import Chunk
-from index.lexical import LexicalIndex
+from index.lexical import LexicalIndex, tokenize
+
+# "high-risk", and "standard- and high-risk" (a modifier sharing the head of the compound after it).
+_COMPOUND = re.compile(r"(?<![\w-])(?:([A-Za-z]{2,})-\s+(?:and|or)\s+)?([A-Za-z]{2,})[-–]([A-Za-z]{2,})(?![\w-])")
 
 
 @dataclass
@@ -109,6 +113,29 @@ class Catalog:
                 cache.pop(next(iter(cache)))
             cache[doc_id] = index
         return index
+
+    def compound_modifiers(self, doc_id: str | None) -> dict[str, frozenset[str]]:
+        """Per head word of a hyphenated compound, the words that modify it in one document (all
+        documents if None): "high-risk" and "standard- and high-risk" give ``{"risk": {"high",
+        "standard"}}``. A head with two or more modifiers names subgroups the document contrasts."""
+        if doc_id is not None and self.document_count == 1:
+            doc_id = None
+        cache = self.__dict__.setdefault("_compound_modifiers", {})
+        found = cache.get(doc_id)
+        if found is None:
+            chunks = self.chunks.values() if doc_id is None else (
+                self.chunks[self.lexical.ids[int(i)]] for i in np.flatnonzero(self.rows_of(doc_id)))
+            pairs: dict[str, set[str]] = {}
+            for chunk in chunks:
+                for shared, modifier, head in _COMPOUND.findall(chunk.text):
+                    heads = tokenize(head, drop_stopwords=False)
+                    if len(heads) == 1:
+                        pairs.setdefault(heads[0], set()).update(tokenize(f"{shared} {modifier}", drop_stopwords=False))
+            found = {h: frozenset(ms - {h}) for h, ms in pairs.items()}
+            if len(cache) >= 64:
+                cache.pop(next(iter(cache)))
+            cache[doc_id] = found
+        return found
 
     def rows_of(self, doc_id: str) -> np.ndarray:
         """Boolean mask of ``doc_id``'s chunks over the lexical index's rows (and ``chunk_vectors``)."""
