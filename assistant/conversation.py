@@ -23,6 +23,8 @@ _LEADING = {
     "i", "it", "its", "they", "their", "that", "this", "these", "those", "and", "or", "but", "if", "according",
     "according", "summarize", "show", "name", "compare", "should", "would", "will", "has", "have", "had",
 }
+# "What’s", "who's": a question word, whichever apostrophe the keyboard typed
+_CONTRACTED = frozenset(w + "'s" for w in ("what", "who", "how", "where", "when", "why", "which", "that", "it", "there", "here"))
 _PRONOUN = re.compile(r"\b(its|their|it|they|them|he|she|his|her|him)\b", re.I)
 _PERSONAL = {"he", "she", "his", "her", "him"}
 _SPEAKER_IN_TEXT = re.compile(r"[”\"]\s*,?\s*([A-Z][\w'’-]+)\s+(?:said|says|noted|explained|commented|added|stated)\b")
@@ -102,7 +104,7 @@ def entities(text: str) -> list[str]:
     found: list[str] = []
     for m in _ENTITY.finditer(text):
         words = m.group(0).split()
-        while words and words[0].lower().strip("’'") in _LEADING:
+        while words and words[0].lower().replace("’", "'").strip("'") in _LEADING | _CONTRACTED:
             words.pop(0)
         span = " ".join(words).rstrip("’'-–")
         if span and span.lower() not in STOPWORDS and span.lower() not in _LEADING:

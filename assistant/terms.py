@@ -183,6 +183,11 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         for token in tokenize(written):
             if any(ch.isdigit() for ch in token) and token in weights:
                 focus[token] = weights[token]
+    # ...with its unit: "at 2 years" asks about "2-year" figures, not "phase 2"
+    for unit in _NUMBER_UNIT.findall(question):
+        for token in tokenize(unit):  # a type word on its own ("how many years"), a unit here
+            if token in weights or idf_of(token) is not None:
+                focus[token] = weights.get(token) or idf_of(token)
     # "high-risk" where the document contrasts high- and standard-risk: a subgroup the answer must name
     contrasted = catalog.compound_modifiers(doc_id)
     qualifiers: list[frozenset[str]] = []
@@ -227,6 +232,7 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
                       qualifiers=tuple(qualifiers), contrasts=tuple(contrasts), any_qualifier=comparing_groups)
 
 
+_NUMBER_UNIT = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(years?|months?|weeks?|days?|hours?|cycles?|lines?|doses?)\b", re.I)
 # "high-risk", "standard- or high-risk" (no digits: "2014-01" is a name, "grade 3" a number)
 _COMPOUND = re.compile(r"(?<![\w-])(?:([A-Za-z]{2,})-\s+(?:and|or)\s+)?([A-Za-z]{2,})[-–]([A-Za-z]{2,})(?![\w-])")
 _ALTERNATIVES = re.compile(r"\b(or|vs\.?|versus|compared|comparison|differ\w*|between|each|both)\b", re.I)
