@@ -253,15 +253,20 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
             # cohort) need not repeat it, unless it also speaks of another subgroup
             candidate.subgroups_ok = all(g <= said or (g <= context_tokens | words.discourse and not other & context_tokens)
                                          for g, other in zip(terms.qualifiers, terms.contrasts))
-            candidate.score = _score(candidate, weights)
+            candidate.score = _score(candidate, weights, terms.known_share)
             candidates.append(candidate)
     candidates.sort(key=lambda c: c.score, reverse=True)
     return terms, candidates
 
 
-def _score(c: "_Candidate", w: Weights) -> float:
-    return (w.passage_dense * c.passage_dense + w.passage_coverage * c.context_coverage
-            + w.passage_rank / (1.0 + c.rank) + w.dense * c.dense + w.attribute_coverage * c.attribute_coverage
+def _score(c: "_Candidate", w: Weights, known_share: float = 1.0) -> float:
+    """``known_share``: how much of the question is in the document's words. Word overlap counts in
+    that proportion, and embedding similarity gains what it loses: a question in other words than
+    the article's is matched by meaning."""
+    lexical, dense = known_share, 2.0 - known_share
+    return (w.passage_dense * dense * c.passage_dense + w.passage_coverage * lexical * c.context_coverage
+            + w.passage_rank / (1.0 + c.rank) + w.dense * dense * c.dense
+            + w.attribute_coverage * lexical * c.attribute_coverage
             + _TYPE_BONUS.get(c.type_match, 0.0) + w.focus * c.focus_here - (0.0 if c.entity_ok else w.missing_entity)
             + w.names_here * c.names_here)
 

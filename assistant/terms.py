@@ -121,6 +121,9 @@ class QueryTerms:
     qualifiers: tuple[frozenset[str], ...] = ()
     contrasts: tuple[frozenset[str], ...] = ()  # per subgroup, the document's other ones ({"standa"} for high-risk)
     any_qualifier: bool = False  # "better in high-risk or in standard-risk?": one sentence per subgroup
+    # share of the question's own weight in words the document uses: low for a question put in other
+    # words than the article's ("hates hospital trips"), where word overlap says little
+    known_share: float = 1.0
 
     @property
     def units(self) -> set[str]:
@@ -227,6 +230,7 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     unknown += [t for t in naming_tokens(query, corpus_name_words) if idf_of(t) is None]
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes,
                       asked={t: w for t, w in weights.items() if t in asked},
+                      known_share=_known_share({t: w for t, w in weights.items() if t in asked}, idf_of),
                       unknown_names=list(dict.fromkeys(unknown)),
                       end_points=end_points(expand(set(tokenize(question)), question, GLOSSARY)),
                       qualifiers=tuple(qualifiers), contrasts=tuple(contrasts), any_qualifier=comparing_groups)
@@ -236,6 +240,11 @@ _NUMBER_UNIT = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(years?|months?|weeks?|days?|ho
 # "high-risk", "standard- or high-risk" (no digits: "2014-01" is a name, "grade 3" a number)
 _COMPOUND = re.compile(r"(?<![\w-])(?:([A-Za-z]{2,})-\s+(?:and|or)\s+)?([A-Za-z]{2,})[-–]([A-Za-z]{2,})(?![\w-])")
 _ALTERNATIVES = re.compile(r"\b(or|vs\.?|versus|compared|comparison|differ\w*|between|each|both)\b", re.I)
+
+
+def _known_share(asked: dict[str, float], idf_of) -> float:
+    total = sum(asked.values())
+    return sum(w for t, w in asked.items() if idf_of(t) is not None) / total if total else 1.0
 
 
 # A trial code or acronym-name: a word with digits, or four or more capitals ("TOURMALINE-MM1").
