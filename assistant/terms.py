@@ -73,7 +73,8 @@ _FOCUS = re.compile(
     r"(?P<f>(?:[\w’'-]+\s+){0,3}?[\w’'-]+?(?:\s+of\s+(?:[\w’'()-]+\s+){0,2}?[\w’'()-]+?)?)"
     r"(?=\s+(?:in|for|with|among|between|from|at|on|by|after|before|did|does|do|was|were|is|are|that|when|"
     r"reported|seen|observed|given|used|required|needed)\b|\s*[?.]?$|\s*[?.(])"
-    r"|\bhow\s+(?:many|much)\s+(?P<g>[\w’'-]+(?:\s+[\w’'-]+)?)",
+    r"|\bhow\s+(?:many|much)\s+(?!(?:did|does|do|was|were|is|are|has|have|had|can|could|will|would)\b)"
+    r"(?P<g>[\w’'-]+(?:\s+[\w’'-]+)?)",
     re.I,
 )
 _WH = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how|is|was|were|are|did|does|do|can|could|should|"
