@@ -89,6 +89,7 @@ class _Candidate:
     names_here: float = 0.0  # share of the asked-about names the sentence itself spells
     subgroups: frozenset[frozenset[str]] = frozenset()  # the question's subgroups the sentence names
     subgroups_ok: bool = True  # names them, or its passage contrasts no other subgroups
+    about_other: bool = False  # names another institution, trial or organisation, and none asked about
 
 
 def is_injection(question: str) -> bool:
@@ -253,6 +254,10 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
             # cohort) need not repeat it, unless it also speaks of another subgroup
             candidate.subgroups_ok = all(g <= said or (g <= context_tokens | words.discourse and not other & context_tokens)
                                          for g, other in zip(terms.qualifiers, terms.contrasts))
+            # "Which Texas hospital...": a sentence naming other hospitals (trials, organisations) and
+            # none of those asked about is about them, whatever else it shares with the question
+            candidate.about_other = (candidate.names_here == 0 and bool(terms.entities)
+                                     and any(" " in n and n not in lexicon.people_keys for n in words.sentence_names[i]))
             candidate.score = _score(candidate, weights, terms.known_share)
             candidates.append(candidate)
     candidates.sort(key=lambda c: c.score, reverse=True)
@@ -336,6 +341,7 @@ class _PassageWords:
     discourse: frozenset[str]  # the passages just before it in its section
     sentences: tuple[frozenset[str], ...]
     names: frozenset[str]  # what the passage is about: its own names, or those of the passage it follows
+    sentence_names: tuple[frozenset[str], ...] = ()  # the known names each sentence spells
 
 
 _WORDS_CACHE: dict[tuple[int, str], _PassageWords] = {}
@@ -368,6 +374,8 @@ def _passage_words(chunk: Chunk, catalog: Catalog, lexicon) -> _PassageWords:
                                      and chunk.reference_numbers else set()))
                         for s in chunk.sentences),
         names=frozenset(tokenize(" ".join(parts))),
+        sentence_names=tuple(frozenset(names_in(s.text, lexicon.names_by_doc.get(chunk.doc_id, frozenset())))
+                             for s in chunk.sentences),
     )
     if len(_WORDS_CACHE) >= _WORDS_CACHE_MAX:
         _WORDS_CACHE.clear()
@@ -422,12 +430,13 @@ def _first_answering(candidates: list[_Candidate], terms: QueryTerms) -> _Candid
         candidates = [c for c in candidates if c.chunk.kind == "reference"]
         if not candidates:
             return None
-    # a sentence about another subgroup ("standard-risk" for "high-risk") sets no bar
-    floor = next((c.score for c in candidates if _names_subgroups(c, terms)), candidates[0].score) - _ANSWERING_MARGIN
+    # a sentence about something else (another subgroup, another hospital) sets no bar
+    floor = next((c.score for c in candidates if _names_subgroups(c, terms) and not c.about_other),
+                 candidates[0].score) - _ANSWERING_MARGIN
     for c in candidates:
         if c.score < floor:
             break
-        if c.entity_ok and c.unit_ok and c.focus >= 0.999 and _names_subgroups(c, terms):
+        if c.entity_ok and c.unit_ok and c.focus >= 0.999 and _names_subgroups(c, terms) and not c.about_other:
             return c
     return None
 

@@ -439,6 +439,13 @@ class Lexicon:
             cache[doc_id] = frozenset(rare - person_words)
         return cache[doc_id]
 
+    @property
+    def people_keys(self) -> frozenset[str]:
+        """The people's names as names are kept (normalised)."""
+        if "_people_keys" not in self.__dict__:
+            object.__setattr__(self, "_people_keys", frozenset(normalise(p) for p in self.people))
+        return self.__dict__["_people_keys"]
+
     def documents_naming(self, names: list[str]) -> set[str]:
         """Documents that use any of ``names``."""
         if "_docs_by_name" not in self.__dict__:
