@@ -168,6 +168,10 @@ def _decide(question: str, terms: QueryTerms, candidates: list["_Candidate"], pa
     """Answer from the scored candidates, or abstain."""
     if terms.unknown_names:
         return _abstain(passages, 0.0, {"reason": f"the article never names {', '.join(terms.unknown_names)}"})
+    if terms.foreign_focus and not terms.entities and not terms.units:
+        # "What's the weather in Boston?": what is asked for is nothing the document speaks of, and
+        # the question names nothing it knows
+        return _abstain(passages, 0.0, {"reason": f"the article never mentions {', '.join(terms.foreign_focus)}"})
     best = _first_answering(candidates, terms)
     # A sentence naming both things compared but nothing asked about them ("...data from A and B
     # trials") is no answer: look for one sentence about each instead.
@@ -219,6 +223,7 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
         about = _entities_present(terms.entities, words)
         entity_ok = len(about) == len(terms.entities)
         passage_dense = float(similarities.max()) if len(similarities) else 0.0
+        speaker = frozenset(tokenize(chunk.speaker)) if chunk.speaker else frozenset()  # a quote is its speaker's
         for i, sentence in enumerate(chunk.sentences):
             tokens = words.sentences[i]
             covered = frozenset(t for t in terms.weights if t in tokens)
@@ -244,7 +249,7 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                 attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank, missing=missing, focus_here=focus_here,
                 unit_ok=not terms.units or any(holds_unit(u, sentence.text) for u in terms.units),
                 # of two sentences of one passage, the one naming what is asked about ("Patel is ...")
-                names_here=(sum(1 for e in terms.entities if any(t in tokens for t in distinctive_tokens(e)))
+                names_here=(sum(1 for e in terms.entities if any(t in tokens or t in speaker for t in distinctive_tokens(e)))
                             / len(terms.entities)) if terms.entities else 0.0,
             )
             # a sentence that leans on the one before it ("These patients...") shares its subgroup

@@ -29,6 +29,11 @@ GLOSSARY = {
     "nct": "national clinical trial", "doi": "digital object identifier", "qol": "quality of life",
     "dfs": "disease-free survival", "efs": "event-free survival", "sd": "stable disease", "pd": "progressive disease",
 }
+# the glossary's abbreviations by the words of their long forms: "hazard" -> ("hr",)
+_SHORT_FORMS: dict[str, tuple[str, ...]] = {}
+for _short, _long in GLOSSARY.items():
+    for _word in tokenize(_long):
+        _SHORT_FORMS[_word] = _SHORT_FORMS.get(_word, ()) + (_short,)
 # Words that say what kind of answer is wanted rather than what it is about.
 _TYPE_WORDS = frozenset(
     """journal doi published publish publication author authors wrote written title titled volume pages page issue
@@ -125,6 +130,7 @@ class QueryTerms:
     # share of the question's own weight in words the document uses: low for a question put in other
     # words than the article's ("hates hospital trips"), where word overlap says little
     known_share: float = 1.0
+    foreign_focus: list[str] = field(default_factory=list)  # asked-about words the document never uses
 
     @property
     def units(self) -> set[str]:
@@ -155,6 +161,10 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     rarest = _rarest_idf(len(statistics.ids))
     idf_of = statistics.idf
 
+    def used(token: str) -> bool:
+        """The document uses the word, itself or by abbreviation ("hazard" where it writes "HR")."""
+        return idf_of(token) is not None or any(idf_of(short) is not None for short in _SHORT_FORMS.get(token, ()))
+
     weights: dict[str, float] = {}
     asked = set(tokenize(question))
     for token in dict.fromkeys(tokenize(query)):
@@ -167,12 +177,21 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         weights[token] = weight if token in asked else 0.5 * weight
     focus: dict[str, float] = {}
     m = _FOCUS.search(question) or _FOCUS.search(query)
+    foreign_focus: list[str] = []
     if m:
         counted = m.group("g") is not None  # "how many sites": the counted thing must be named
         phrase = m.group("f") or m.group("g") or ""
         for token in tokenize(phrase):
             if token in weights and token not in GENERIC and (counted or idf_of(token) is not None):
                 focus[token] = weights[token]
+        # the first word of what is asked for ("weather" in "What's the weather in Boston?"), as written
+        # the first word of what is asked for, as written ("weather" in "What's the weather in Boston?",
+        # none in "the journal of the X study")
+        before_of = re.split(r"\s+of\s+", phrase, maxsplit=1)[0]
+        head = next((w for w in re.findall(r"[\w’'-]+", before_of) if (ts := tokenize(w)) and ts[0] not in TYPE_WORDS), None)
+        if (head is not None and all(t not in GENERIC and not used(t) for t in tokenize(head))
+                and set(tokenize(head)) <= asked):
+            foreign_focus.append(head)
     text = normalise(query)
     words = set(re.findall(r"[\w-]+", text))
     entities = names_in(query, known_entities)
@@ -231,7 +250,8 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     unknown += [t for t in naming_tokens(query, corpus_name_words) if idf_of(t) is None]
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes,
                       asked={t: w for t, w in weights.items() if t in asked},
-                      known_share=_known_share({t: w for t, w in weights.items() if t in asked}, idf_of),
+                      foreign_focus=foreign_focus,
+                      known_share=_known_share({t: w for t, w in weights.items() if t in asked}, used),
                       unknown_names=list(dict.fromkeys(unknown)),
                       end_points=end_points(expand(set(tokenize(question)), question, GLOSSARY)),
                       qualifiers=tuple(qualifiers), contrasts=tuple(contrasts), any_qualifier=comparing_groups)
@@ -243,9 +263,9 @@ _COMPOUND = re.compile(r"(?<![\w-])(?:([A-Za-z]{2,})-\s+(?:and|or)\s+)?([A-Za-z]
 _ALTERNATIVES = re.compile(r"\b(or|vs\.?|versus|compared|comparison|differ\w*|between|each|both)\b", re.I)
 
 
-def _known_share(asked: dict[str, float], idf_of) -> float:
+def _known_share(asked: dict[str, float], used) -> float:
     total = sum(asked.values())
-    return sum(w for t, w in asked.items() if idf_of(t) is not None) / total if total else 1.0
+    return sum(w for t, w in asked.items() if used(t)) / total if total else 1.0
 
 
 # A trial code or acronym-name: a word with digits, or four or more capitals ("TOURMALINE-MM1").

@@ -175,3 +175,80 @@ def test_of_two_sentences_in_one_passage_the_one_naming_the_person_asked_about_a
     assert not answer["abstained"]
     assert answer["answer"].startswith("Patel is an associate professor")
     assert "Massachusetts General Hospital" not in answer["answer"]
+
+
+@pytest.mark.parametrize("subgroup, reported, other", [
+    ("standard-risk", "HR, 0.45;", "0.417"),
+    ("high-risk", "HR, 0.417;", "0.45;"),
+])
+def test_a_subgroup_the_article_contrasts_is_answered_from_the_sentence_on_that_subgroup(assistant, subgroup,
+                                                                                          reported, other):
+    answer = assistant.ask(f"What was the PFS hazard ratio among {subgroup} patients in Alliance A061202?").to_dict()
+    assert not answer["abstained"]
+    assert reported in answer["answer"] and other not in answer["answer"], answer["answer"]
+
+
+def test_a_figure_reported_only_for_all_patients_is_not_given_for_a_subgroup(assistant):
+    # the median PFS (20.3 months) is reported for the whole arm, never for standard-risk patients
+    answer = assistant.ask("What was the median PFS for standard-risk patients in Alliance A061202?").to_dict()
+    assert answer["abstained"], answer["answer"]
+    assert not numbers_in(answer["answer"])
+
+
+def test_a_comparison_of_two_subgroups_quotes_the_sentence_on_each(assistant):
+    answer = assistant.ask(
+        "Was the PFS hazard ratio lower in standard-risk or in high-risk patients in Alliance A061202?").to_dict()
+    assert not answer["abstained"]
+    assert "HR, 0.417;" in answer["answer"] and "HR, 0.45;" in answer["answer"], answer["answer"]
+
+
+def test_a_number_asked_about_keeps_its_unit(assistant):
+    # "at 2 years" wants the 2-year figures, not the sentence on the "phase 2" trial
+    answer = assistant.ask("What was overall survival at 2 years in Alliance A061202?").to_dict()
+    assert not answer["abstained"]
+    assert "78.6%" in answer["answer"] and "79.5%" in answer["answer"], answer["answer"]
+
+
+def test_a_follow_up_typed_with_a_typographic_apostrophe_is_still_resolved(assistant):
+    _, history = turn(assistant, TTP_QUESTION)
+    answer, _ = turn(assistant, "What’s its median OS?", history)
+    assert "IFM 2014-01" in answer["rewritten_query"]
+    assert "27.1-NE" in answer["answer"]
+
+
+def test_which_experts_is_answered_with_the_experts_not_with_the_word_expert(assistant):
+    answer = assistant.ask("Which experts is this article about ixazomib in the NCCN guidelines based on?").to_dict()
+    assert not answer["abstained"]
+    assert "Andrew Yee" in answer["answer"] and "Krina Patel" in answer["answer"], answer["answer"]
+
+
+def test_a_sentence_about_another_institution_does_not_answer_for_the_one_asked_about(assistant):
+    answer = assistant.ask("Which Texas cancer hospital is one of the experts from?").to_dict()
+    assert not answer["abstained"]
+    assert "MD Anderson Cancer Center" in answer["answer"]
+    assert "Massachusetts General Hospital" not in answer["answer"]
+
+
+def test_a_quote_is_about_its_speaker(assistant):
+    # the quote never spells "Patel" in its sentence; the passage's speaker is Patel
+    answer = assistant.ask("What did Patel say about refractory myeloma?").to_dict()
+    assert answer["answer"].startswith("“If patients can’t stay on their treatments"), answer["answer"]
+
+
+@pytest.mark.parametrize("question", [
+    "What's the weather in Houston?",
+    "What is the half-life of pomalidomide?",  # a known drug, an attribute the article never speaks of
+])
+def test_a_question_for_something_the_article_never_mentions_abstains(assistant, question):
+    answer = assistant.ask(question).to_dict()
+    assert answer["abstained"], answer["answer"]
+    assert not numbers_in(answer["answer"])
+
+
+def test_subgroups_are_the_modifiers_a_document_contrasts_on_one_head_word(assistant):
+    from index.lexical import tokenize
+
+    contrasted = assistant.catalog.compound_modifiers(None)
+    # "high-risk" and "standard- and high-risk" in the article
+    assert {tokenize("high")[0], tokenize("standard")[0]} <= contrasted[tokenize("risk")[0]]
+    assert {tokenize("second")[0], tokenize("third")[0]} <= contrasted[tokenize("line")[0]]
