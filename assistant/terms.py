@@ -274,10 +274,27 @@ _NAME_LIKE = re.compile(r"\b(?=[\w-]*[A-Z])(?:[A-Za-z]+[-]?\d[\w-]*|\d+[-]?[A-Za
 _TECHNICAL_ZIPF = 2.5
 
 
+# "CD38 antibodies such as daratumumab": a kind of thing, then examples of it
+_EXAMPLES = re.compile(r"(?P<kind>[\w-]+(?:\s+[\w-]+){0,2}?)\s*,?\s+(?:such as|like|e\.g\.,?|including|for example,?)\s+"
+                       r"(?P<examples>[^,.;:?!()]+)", re.I)
+
+
+def _without_examples(question: str, idf_of) -> str:
+    """``question`` without the examples given of a kind of thing the document speaks of: asked about
+    "CD38 antibodies such as daratumumab", an article on CD38 antibodies that never names daratumumab
+    can still answer. Examples of a vague kind ("drugs such as selinexor") stay: they are what is asked."""
+    def cut(m: re.Match) -> str:
+        specific = any((ts := tokenize(w)) and ts[0] not in GENERIC and idf_of(ts[0]) is not None and _zipf(w.lower()) < 4.0
+                       for w in re.findall(r"[\w-]+", m.group("kind")))
+        return m.group("kind") if specific else m.group(0)
+    return _EXAMPLES.sub(cut, question)
+
+
 def _unknown_names(question: str, idf_of) -> list[str]:
     """Codes and acronym-names in the question that the corpus (or the document weighed) never uses:
     a question about another trial or product than the article covers."""
     unknown = []
+    question = _without_examples(question, idf_of)
     for m in _NAME_LIKE.finditer(question):
         word = m.group(0)
         tokens = tokenize(word, drop_stopwords=False) + tokenize(word + "s", drop_stopwords=False)

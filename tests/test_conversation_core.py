@@ -252,3 +252,16 @@ def test_subgroups_are_the_modifiers_a_document_contrasts_on_one_head_word(assis
     # "high-risk" and "standard- and high-risk" in the article
     assert {tokenize("high")[0], tokenize("standard")[0]} <= contrasted[tokenize("risk")[0]]
     assert {tokenize("second")[0], tokenize("third")[0]} <= contrasted[tokenize("line")[0]]
+
+
+def test_examples_of_a_kind_the_article_speaks_of_do_not_make_a_question_unanswerable(assistant):
+    # the article speaks of anti-CD38 refractory disease and never names isatuximab
+    answer = assistant.ask(
+        "For patients refractory to CD38 antibodies like isatuximab, which ixazomib regimen is preferred?").to_dict()
+    assert not answer["abstained"]
+    assert "preferred treatment option" in answer["answer"]
+
+
+def test_examples_of_a_vague_kind_are_what_is_asked(assistant):
+    answer = assistant.ask("What was the response rate with drugs such as selinexor?").to_dict()
+    assert answer["abstained"], answer["answer"]
