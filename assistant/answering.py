@@ -89,7 +89,9 @@ class _Candidate:
     names_here: float = 0.0  # share of the asked-about names the sentence itself spells
     subgroups: frozenset[frozenset[str]] = frozenset()  # the question's subgroups the sentence names
     subgroups_ok: bool = True  # names them, or its passage contrasts no other subgroups
-    about_other: bool = False  # names another institution, trial or organisation, and none asked about
+    # reports another end point than asked (PFS for OS), or names another institution, trial or
+    # organisation and none asked about: it is about something else
+    about_other: bool = False
 
 
 def is_injection(question: str) -> bool:
@@ -236,7 +238,9 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
             focus = _focus_coverage(terms.focus, tokens | words.heading, context_tokens)
             focus_here = _focus_coverage(terms.focus, tokens, frozenset())  # in the sentence itself
             # a sentence on another end point than the question's does not answer it
-            if terms.end_points and (end_points(tokens) - terms.end_points) and not (end_points(tokens) & terms.end_points):
+            other_end_point = bool(terms.end_points and (end_points(tokens) - terms.end_points)
+                                   and not (end_points(tokens) & terms.end_points))
+            if other_end_point:
                 focus = 0.0
             known = tokens | context_tokens | words.discourse
             missing = (sum(w for t, w in terms.asked.items() if t not in known) / asked_total) if asked_total else 0.0
@@ -261,8 +265,9 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                                          for g, other in zip(terms.qualifiers, terms.contrasts))
             # "Which Texas hospital...": a sentence naming other hospitals (trials, organisations) and
             # none of those asked about is about them, whatever else it shares with the question
-            candidate.about_other = (candidate.names_here == 0 and bool(terms.entities)
-                                     and any(" " in n and n not in lexicon.people_keys for n in words.sentence_names[i]))
+            candidate.about_other = other_end_point or (
+                candidate.names_here == 0 and bool(terms.entities)
+                and any(" " in n and n not in lexicon.people_keys for n in words.sentence_names[i]))
             candidate.score = _score(candidate, weights, terms.known_share)
             candidates.append(candidate)
     candidates.sort(key=lambda c: c.score, reverse=True)
@@ -435,7 +440,7 @@ def _first_answering(candidates: list[_Candidate], terms: QueryTerms) -> _Candid
         candidates = [c for c in candidates if c.chunk.kind == "reference"]
         if not candidates:
             return None
-    # a sentence about something else (another subgroup, another hospital) sets no bar
+    # a sentence about something else (another subgroup, end point or hospital) sets no bar
     floor = next((c.score for c in candidates if _names_subgroups(c, terms) and not c.about_other),
                  candidates[0].score) - _ANSWERING_MARGIN
     for c in candidates:

@@ -265,3 +265,23 @@ def test_examples_of_a_kind_the_article_speaks_of_do_not_make_a_question_unanswe
 def test_examples_of_a_vague_kind_are_what_is_asked(assistant):
     answer = assistant.ask("What was the response rate with drugs such as selinexor?").to_dict()
     assert answer["abstained"], answer["answer"]
+
+
+def test_a_sentence_about_another_end_point_sets_no_bar_for_the_one_that_answers(assistant):
+    from assistant.answering import _ANSWERING_MARGIN, _Candidate, _first_answering
+    from assistant.terms import QueryTerms
+
+    chunk = next(iter(assistant.catalog.chunks.values()))
+
+    def candidate(score: float, focus: float, about_other: bool) -> _Candidate:
+        return _Candidate(chunk=chunk, index=0, sentence=chunk.sentences[0], score=score, dense=0.5, coverage=0.5,
+                          context_coverage=0.5, focus=focus, type_match=None, entity_ok=True, covered=frozenset(),
+                          about_other=about_other)
+
+    terms = QueryTerms(weights={"os": 1.0}, focus={}, entities=[], end_points={"os"})
+    on_pfs = candidate(0.75, focus=0.0, about_other=True)  # the best match reports PFS; OS was asked
+    on_os = candidate(0.75 - _ANSWERING_MARGIN - 0.02, focus=1.0, about_other=False)
+    assert _first_answering([on_pfs, on_os], terms) is on_os
+    # a better sentence that is simply not an answer still sets the bar
+    off_topic = candidate(0.75, focus=0.0, about_other=False)
+    assert _first_answering([off_topic, on_os], terms) is None
