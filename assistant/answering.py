@@ -415,17 +415,19 @@ def _matches_type(wants: set[str], text: str, chunk: Chunk) -> str | None:
     """The strongest wanted answer type this sentence holds, if any."""
     if not wants:
         return None
-    checks = {
-        "reference": chunk.kind == "reference",
-        "bibliography": chunk.kind == "reference",
-        "person": bool((chunk.speaker and chunk.speaker in text) or _AUTHOR_LIST.search(text) or _CREDENTIAL.search(text)),
-        "date": bool(_MONTH.search(text)),
-        "number": any(ch.isdigit() for ch in text),
+    checks = {  # evaluated only for the kinds wanted: this runs for every candidate sentence
+        "reference": lambda: chunk.kind == "reference",
+        "bibliography": lambda: chunk.kind == "reference",
+        "person": lambda: bool((chunk.speaker and chunk.speaker in text) or _AUTHOR_LIST.search(text)
+                               or _CREDENTIAL.search(text)),
+        "date": lambda: bool(_MONTH.search(text)),
+        "number": lambda: bool(_DIGIT.search(text)),
     }
-    for unit in wants - set(checks):
-        checks[unit] = holds_unit(unit, text)
-    held = [w for w in wants if checks[w]]
+    held = [w for w in wants if (checks[w]() if w in checks else holds_unit(w, text))]
     return max(held, key=_TYPE_BONUS.get) if held else None
+
+
+_DIGIT = re.compile(r"\d")
 
 
 # How far below the top score a sentence that does hold what is asked may be, to be preferred to it.
