@@ -238,8 +238,8 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
             focus = _focus_coverage(terms.focus, tokens | words.heading, context_tokens)
             focus_here = _focus_coverage(terms.focus, tokens, frozenset())  # in the sentence itself
             # a sentence on another end point than the question's does not answer it
-            other_end_point = bool(terms.end_points and (end_points(tokens) - terms.end_points)
-                                   and not (end_points(tokens) & terms.end_points))
+            named_points = end_points(tokens) if terms.end_points else set()
+            other_end_point = bool(named_points - terms.end_points) and not (named_points & terms.end_points)
             if other_end_point:
                 focus = 0.0
             known = tokens | context_tokens | words.discourse
@@ -332,7 +332,11 @@ def _focus_coverage(focus: dict[str, float], sentence_tokens: set[str], passage_
     if not focus:
         return 1.0
     asked_points = end_points(set(focus))
-    other_point = bool(end_points(sentence_tokens) - asked_points) and bool(asked_points - end_points(sentence_tokens))
+    if asked_points:
+        named = end_points(sentence_tokens)
+        other_point = bool(named - asked_points) and bool(asked_points - named)
+    else:
+        other_point = False
     held = sum(w for t, w in focus.items()
                if t in sentence_tokens or (not other_point and t not in STATISTIC_WORDS and t in passage_tokens))
     return held / sum(focus.values())

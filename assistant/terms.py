@@ -242,7 +242,9 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     if _ASKS_BIBLIOGRAPHY.search(probe):
         wants.add("bibliography")
     # names carried over from earlier turns count too: "And its median OS?" after a question on X
-    unknown = _unknown_names(question, idf_of) + [n for n in _unknown_names(query, idf_of) if n not in question]
+    unknown = _unknown_names(question, idf_of)
+    if query != question:
+        unknown += [n for n in _unknown_names(query, idf_of) if n not in question]
     if corpus_names:
         spelled = {e for w in words for e in _by_first_word(corpus_names).get(w, ())}
         unknown += sorted(e for e in spelled - set(known_entities)
