@@ -226,6 +226,8 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
         entity_ok = len(about) == len(terms.entities)
         passage_dense = float(similarities.max()) if len(similarities) else 0.0
         speaker = frozenset(tokenize(chunk.speaker)) if chunk.speaker else frozenset()  # a quote is its speaker's
+        nearby = context_tokens | words.discourse  # what the passage and the ones before it say
+        dense_of = similarities.tolist()
         for i, sentence in enumerate(chunk.sentences):
             tokens = words.sentences[i]
             covered = frozenset(t for t in terms.weights if t in tokens)
@@ -235,18 +237,21 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
             attribute_cov = (_coverage(terms.attributes, tokens) / terms.attribute_total
                              if terms.attribute_total else coverage)
             # the section heading frames every sentence under it ("...updates to the NCCN guidelines?")
-            focus = _focus_coverage(terms.focus, tokens | words.heading, context_tokens)
-            focus_here = _focus_coverage(terms.focus, tokens, frozenset())  # in the sentence itself
+            if terms.focus:
+                focus = _focus_coverage(terms.focus, tokens | words.heading, context_tokens)
+                focus_here = _focus_coverage(terms.focus, tokens, frozenset())  # in the sentence itself
+            else:
+                focus = focus_here = 1.0
             # a sentence on another end point than the question's does not answer it
             named_points = end_points(tokens) if terms.end_points else set()
             other_end_point = bool(named_points - terms.end_points) and not (named_points & terms.end_points)
             if other_end_point:
                 focus = 0.0
-            known = tokens | context_tokens | words.discourse
-            missing = (sum(w for t, w in terms.asked.items() if t not in known) / asked_total) if asked_total else 0.0
+            missing = (sum(w for t, w in terms.asked.items() if t not in tokens and t not in nearby) / asked_total
+                       if asked_total else 0.0)
             candidate = _Candidate(
                 chunk=chunk, index=i, sentence=sentence, score=0.0,
-                dense=float(similarities[i]) if i < len(similarities) else 0.0,
+                dense=dense_of[i] if i < len(dense_of) else 0.0,
                 coverage=coverage, context_coverage=context_cov, focus=focus,
                 type_match=_matches_type(terms.wants, sentence.text, chunk), entity_ok=entity_ok, covered=covered,
                 about=about,
@@ -256,13 +261,15 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                 names_here=(sum(1 for e in terms.entities if any(t in tokens or t in speaker for t in distinctive_tokens(e)))
                             / len(terms.entities)) if terms.entities else 0.0,
             )
-            # a sentence that leans on the one before it ("These patients...") shares its subgroup
-            said = tokens | words.heading | (words.sentences[i - 1] if i and _LEANS_BACK.search(sentence.text) else frozenset())
-            candidate.subgroups = frozenset(g for g in terms.qualifiers if g <= said)
-            # a passage set in the subgroup by what comes before it ("these patients" of a high-risk
-            # cohort) need not repeat it, unless it also speaks of another subgroup
-            candidate.subgroups_ok = all(g <= said or (g <= context_tokens | words.discourse and not other & context_tokens)
-                                         for g, other in zip(terms.qualifiers, terms.contrasts))
+            if terms.qualifiers:
+                # a sentence that leans on the one before it ("These patients...") shares its subgroup
+                said = tokens | words.heading | (words.sentences[i - 1] if i and _LEANS_BACK.search(sentence.text)
+                                                 else frozenset())
+                candidate.subgroups = frozenset(g for g in terms.qualifiers if g <= said)
+                # a passage set in the subgroup by what comes before it ("these patients" of a
+                # high-risk cohort) need not repeat it, unless it also speaks of another subgroup
+                candidate.subgroups_ok = all(g <= said or (g <= nearby and not other & context_tokens)
+                                             for g, other in zip(terms.qualifiers, terms.contrasts))
             # "Which Texas hospital...": a sentence naming other hospitals (trials, organisations) and
             # none of those asked about is about them, whatever else it shares with the question
             candidate.about_other = other_end_point or (
