@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from index.catalog import Catalog
+from index.catalog import COMPOUND, Catalog
 from index.lexical import normalise, tokenize
 
 # Standard clinical-trial abbreviations, valid for any oncology article (not this article's answers).
@@ -130,7 +130,7 @@ class QueryTerms:
     # share of the question's own weight in words the document uses: low for a question put in other
     # words than the article's ("hates hospital trips"), where word overlap says little
     known_share: float = 1.0
-    foreign_focus: list[str] = field(default_factory=list)  # asked-about words the document never uses
+    foreign_focus: list[str] = field(default_factory=list)  # what is asked for, when the document never uses it
 
     @property
     def units(self) -> set[str]:
@@ -184,7 +184,6 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         for token in tokenize(phrase):
             if token in weights and token not in GENERIC and (counted or idf_of(token) is not None):
                 focus[token] = weights[token]
-        # the first word of what is asked for ("weather" in "What's the weather in Boston?"), as written
         # the first word of what is asked for, as written ("weather" in "What's the weather in Boston?",
         # none in "the journal of the X study")
         before_of = re.split(r"\s+of\s+", phrase, maxsplit=1)[0]
@@ -215,7 +214,7 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     contrasted = catalog.compound_modifiers(doc_id)
     qualifiers: list[frozenset[str]] = []
     contrasts: list[frozenset[str]] = []
-    for shared, modifier, head in _COMPOUND.findall(question):
+    for shared, modifier, head in COMPOUND.findall(question):
         heads = tokenize(head, drop_stopwords=False)
         for word in (shared, modifier):
             group = frozenset(tokenize(word, drop_stopwords=False) + heads)
@@ -250,18 +249,15 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         unknown += sorted(e for e in spelled - set(known_entities)
                           if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text))
     unknown += [t for t in naming_tokens(query, corpus_name_words) if idf_of(t) is None]
+    asked_weights = {t: w for t, w in weights.items() if t in asked}
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes,
-                      asked={t: w for t, w in weights.items() if t in asked},
-                      foreign_focus=foreign_focus,
-                      known_share=_known_share({t: w for t, w in weights.items() if t in asked}, used),
+                      asked=asked_weights, foreign_focus=foreign_focus, known_share=_known_share(asked_weights, used),
                       unknown_names=list(dict.fromkeys(unknown)),
                       end_points=end_points(expand(set(tokenize(question)), question, GLOSSARY)),
                       qualifiers=tuple(qualifiers), contrasts=tuple(contrasts), any_qualifier=comparing_groups)
 
 
 _NUMBER_UNIT = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(years?|months?|weeks?|days?|hours?|cycles?|lines?|doses?)\b", re.I)
-# "high-risk", "standard- or high-risk" (no digits: "2014-01" is a name, "grade 3" a number)
-_COMPOUND = re.compile(r"(?<![\w-])(?:([A-Za-z]{2,})-\s+(?:and|or)\s+)?([A-Za-z]{2,})[-–]([A-Za-z]{2,})(?![\w-])")
 _ALTERNATIVES = re.compile(r"\b(or|vs\.?|versus|compared|comparison|differ\w*|between|each|both)\b", re.I)
 
 

@@ -21,8 +21,9 @@ import numpy as np
 from corpus.chunking import Chunk
 from index.lexical import LexicalIndex, tokenize
 
-# "high-risk", and "standard- and high-risk" (a modifier sharing the head of the compound after it).
-_COMPOUND = re.compile(r"(?<![\w-])(?:([A-Za-z]{2,})-\s+(?:and|or)\s+)?([A-Za-z]{2,})[-–]([A-Za-z]{2,})(?![\w-])")
+# "high-risk", and "standard- and high-risk" (a modifier sharing the head of the compound after it);
+# no digits: "2014-01" is a name, "grade 3" a number. Groups: shared modifier, modifier, head.
+COMPOUND = re.compile(r"(?<![\w-])(?:([A-Za-z]{2,})-\s+(?:and|or)\s+)?([A-Za-z]{2,})[-–]([A-Za-z]{2,})(?![\w-])")
 
 
 @dataclass
@@ -127,7 +128,7 @@ class Catalog:
                 self.chunks[self.lexical.ids[int(i)]] for i in np.flatnonzero(self.rows_of(doc_id)))
             pairs: dict[str, set[str]] = {}
             for chunk in chunks:
-                for shared, modifier, head in _COMPOUND.findall(chunk.text):
+                for shared, modifier, head in COMPOUND.findall(chunk.text):
                     heads = tokenize(head, drop_stopwords=False)
                     if len(heads) == 1:
                         pairs.setdefault(heads[0], set()).update(tokenize(f"{shared} {modifier}", drop_stopwords=False))
