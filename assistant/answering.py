@@ -123,13 +123,16 @@ MAX_DOCUMENTS = 3
 
 def compose_answer(question: str, query: str, retrieved: list[Retrieved], catalog: Catalog,
                    embedder: Embedder, settings: Settings, lexicon,
-                   retrieve_within: Callable[[str], list[Retrieved]] | None = None) -> Composed:
+                   retrieve_within: Callable[[str], list[Retrieved]] | None = None,
+                   scope: frozenset[str] | None = None) -> Composed:
     """Choose and cite the sentences that answer ``query``, or abstain.
 
     Each document among the candidates is judged on its own: the question's words are weighed by
     that document's statistics and checked against the names it uses, so an article's answers do
     not shift as unrelated documents join the index. Documents are tried in order of retrieval
     support and the first that answers wins; when none does, the best-supported one says why.
+
+    ``scope``: the only documents that may answer (None: all).
 
     ``retrieve_within(doc_id)``: the same retrieval among one document's chunks. In an index of
     many documents the first search finds the documents; this second one finds each document's
@@ -142,7 +145,7 @@ def compose_answer(question: str, query: str, retrieved: list[Retrieved], catalo
         return _abstain(passages, 0.0, {"reason": "not a question about the article"})
     outcomes: list[Composed] = []
     second_look = retrieve_within is not None and catalog.document_count > 1
-    for doc_id in _documents_to_try(query, retrieved[:settings.candidate_passages], catalog, lexicon):
+    for doc_id in _documents_to_try(query, retrieved[:settings.candidate_passages], catalog, lexicon, scope):
         if second_look:
             own = _candidate_passages(retrieve_within(doc_id), catalog, settings.candidate_passages)
         else:
@@ -293,7 +296,8 @@ def _score(c: "_Candidate", w: Weights, known_share: float = 1.0) -> float:
             + w.names_here * c.names_here)
 
 
-def _documents_to_try(query: str, retrieved: list[Retrieved], catalog: Catalog, lexicon) -> list[str]:
+def _documents_to_try(query: str, retrieved: list[Retrieved], catalog: Catalog, lexicon,
+                      scope: frozenset[str] | None = None) -> list[str]:
     """Up to ``MAX_DOCUMENTS`` documents to answer from, most likely first.
 
     Retrieval support orders them: the reciprocal-rank sum over a document's passages (several good
@@ -314,6 +318,8 @@ def _documents_to_try(query: str, retrieved: list[Retrieved], catalog: Catalog, 
             named |= by_name
         named = sorted(named, key=lambda d: (-support.get(d, 0.0), d))
         order = list(dict.fromkeys(named[:MAX_DOCUMENTS] + order))
+    if scope is not None:  # a question scoped to documents is never answered from another
+        order = [d for d in order if d in scope]
     return order[:MAX_DOCUMENTS]
 
 

@@ -118,8 +118,8 @@ def _read_history(path: Path | None) -> list:
 
 
 def cmd_ask(args, settings: Settings) -> int:
-    from assistant.conversation import clean_history
-    from assistant.service import Assistant, validate_question
+    from assistant.inputs import clean_history, validate_question
+    from assistant.service import Assistant
 
     # Check what was typed before the model and index load: a bad question fails in a moment.
     validate_question(args.question, settings.max_question_chars)

@@ -9,11 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from assistant.errors import InputError
+from assistant.inputs import Turn
 from index.lexical import STOPWORDS, tokenize
 
-ROLES = ("user", "assistant")
-_MARKER = re.compile(r"\s*\[\d{1,2}\]")
 # Capitalised words, codes with digits ("A061202", "2014-01") and their runs: "Alliance A061202", "IFM 2014-01".
 _ENTITY = re.compile(r"(?:[A-Z][\w’'-]*|(?<![\d.])\d+[-–]\d+(?![\d.])|[A-Z]*\d+[A-Z]\w*)(?:\s+(?:[A-Z][\w’'-]*|\d[\w–-]*))*")
 _LEADING = {
@@ -36,67 +34,6 @@ _ATTRIBUTION = re.compile(
     r"|\bwho\b.*\b(that|this)\b\s*\??\s*$",
     re.I,
 )
-
-
-@dataclass(frozen=True)
-class Turn:
-    role: str
-    content: str
-
-
-# Characters that carry no meaning in a question and can hide or reorder text: C0/C1 controls (tab and
-# newline become spaces below), byte-order marks and the bidirectional embedding/override/isolate controls.
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\u202a-\u202e\u2066-\u2069]")
-# What undecodable input leaves behind: lone surrogates (bytes that were not UTF-8, kept by Python's
-# surrogateescape, e.g. in argv) and the replacement character of a lenient decoder. They would make
-# the answer impossible to encode as UTF-8; they are word breaks at most.
-_UNDECODABLE = re.compile("[\ud800-\udfff\ufffd]")
-
-
-def readable_text(text: str) -> str:
-    """``text`` without control, bidi-override or undecodable characters, whitespace collapsed.
-
-    Letters of every script, combining marks, emoji and zero-width joiners are kept.
-    """
-    return " ".join(_UNDECODABLE.sub(" ", _INVISIBLE.sub("", text)).split())
-
-
-def clean_history(history, max_messages: int = 20, max_chars: int = 4000) -> list[Turn]:
-    """Validate ``[{role, content}]`` messages and keep the most recent ones within the limits.
-
-    Every message is checked (a malformed one anywhere is an error) and cleaned like a question. A long
-    conversation is cut from its oldest end: at most ``max_messages`` messages and ``max_chars``
-    characters in all, so a turn's cost stays bounded whatever the caller sends; the oldest message
-    kept may be shortened (its start is kept).
-
-    Raises:
-        InputError: history is not a list of objects with a known role and text content.
-    """
-    if history is None:
-        return []
-    if not isinstance(history, list):
-        raise InputError("history must be a list of {role, content} messages.")
-    turns: list[Turn] = []
-    for i, message in enumerate(history):
-        if not isinstance(message, dict):
-            raise InputError(f"history[{i}] must be an object with 'role' and 'content'.")
-        role, content = message.get("role"), message.get("content")
-        if role not in ROLES:
-            raise InputError(f"history[{i}].role must be 'user' or 'assistant', not {str(role)[:40]!r}.")
-        if not isinstance(content, str):
-            raise InputError(f"history[{i}].content must be a string.")
-        content = readable_text(_MARKER.sub("", content))
-        if content:
-            turns.append(Turn(role, content))
-    # Only the recent turns can be what a follow-up refers to.
-    kept: list[Turn] = []
-    budget = max_chars
-    for turn in reversed(turns[-max_messages:] if max_messages > 0 else []):
-        if budget <= 0:
-            break
-        kept.append(Turn(turn.role, turn.content[:budget]))
-        budget -= len(kept[-1].content)
-    return kept[::-1]
 
 
 def entities(text: str) -> list[str]:

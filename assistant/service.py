@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from assistant.answering import compose_answer
-from assistant.conversation import clean_history, readable_text, rewrite_query
+from assistant.conversation import rewrite_query
 from assistant.errors import InputError
+from assistant.inputs import clean_history, validate_question
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
 from assistant.terms import build_lexicon
@@ -71,20 +72,58 @@ class Assistant:
         catalog = open_index(store, settings.catalog_dir, embedder)
         return cls(settings, embedder, store, catalog)
 
-    def ask(self, question: str, history: list | None = None) -> Answer:
-        """Answer ``question`` given earlier ``history`` messages ``[{role, content}]``.
+    def documents(self) -> list[dict]:
+        """The indexed documents: id, title, chunk count and source file, ordered by id."""
+        found: dict[str, dict] = {}
+        for chunk in self.catalog.chunks.values():
+            entry = found.setdefault(chunk.doc_id, {"id": chunk.doc_id, "title": chunk.doc_title or chunk.doc_id,
+                                                    "chunks": 0, "source": chunk.source_path})
+            entry["chunks"] += 1
+        return [found[d] for d in sorted(found)]
+
+    def scope(self, documents) -> frozenset[str] | None:
+        """``documents`` (None, one id or a list of ids) checked against the index.
 
         Raises:
-            InputError: the question or history is unusable (empty, too long, wrong types).
+            InputError: not a string or list of strings, or an id the index does not hold.
+        """
+        if documents is None or documents == [] or documents == "":
+            return None
+        ids = [documents] if isinstance(documents, str) else documents
+        if not isinstance(ids, (list, tuple)) or not all(isinstance(d, str) for d in ids):
+            raise InputError("document must be a document id or a list of ids (strings); GET /api/documents lists them.")
+        known = {chunk.doc_id for chunk in self.catalog.chunks.values()}
+        unknown = [d for d in ids if d not in known]
+        if unknown:
+            raise InputError(f"Unknown document id(s): {', '.join(repr(d[:80]) for d in unknown[:5])}. "
+                             "GET /api/documents (or `python -m assistant status`) lists the indexed ids.")
+        return frozenset(ids)
+
+    def ask(self, question: str, history: list | None = None, documents=None) -> Answer:
+        """Answer ``question`` given earlier ``history`` messages ``[{role, content}]``.
+
+        ``documents``: answer only from these document ids (one id or a list); None = every document.
+
+        Raises:
+            InputError: the question, history or documents are unusable (empty, too long, wrong types,
+                unknown id).
             StoreUnavailableError: Chroma cannot be reached.
         """
         started = time.perf_counter()
         question = validate_question(question, self.settings.max_question_chars)
         turns = clean_history(history, self.settings.max_history_messages, self.settings.max_history_chars)
+        scope = self.scope(documents)
         query = rewrite_query(question, turns, self.lexicon.people)
-        retrieved = self.retriever.retrieve(query)
+        if scope is None:
+            retrieved = self.retriever.retrieve(query)
+        else:
+            # each document of the scope searched on its own, merged by rank
+            per_doc = [self.retriever.retrieve(query, doc_id) for doc_id in sorted(scope)]
+            merged = sorted((r for results in per_doc for r in results), key=lambda r: r.rank)
+            retrieved = [replace(r, rank=i) for i, r in enumerate(merged)]
         composed = compose_answer(question, query, retrieved, self.catalog, self.embedder, self.settings,
-                                  self.lexicon, retrieve_within=lambda doc_id: self.retriever.retrieve(query, doc_id))
+                                  self.lexicon, retrieve_within=lambda doc_id: self.retriever.retrieve(query, doc_id),
+                                  scope=scope)
         return Answer(
             question=question,
             rewritten_query=query,
@@ -97,22 +136,3 @@ class Assistant:
             see_also=composed.see_also,
             confidence=composed.confidence,
         )
-
-
-def validate_question(question, max_chars: int) -> str:
-    """The question cleaned by ``readable_text`` (controls and undecodable bytes dropped), or InputError
-    saying what is wrong: not a string, empty, nothing readable, or longer than ``max_chars``."""
-    if not isinstance(question, str):
-        raise InputError(f"The question must be a string, not {type(question).__name__}.")
-    cleaned = readable_text(question)
-    if not cleaned:
-        if question.strip():
-            raise InputError("The question has no readable text (only control characters or bytes that are not "
-                             "UTF-8). Type a question about the article.")
-        raise InputError("The question is empty. Type a question about the article.")
-    if len(cleaned) > max_chars:
-        raise InputError(
-            f"The question is {len(cleaned)} characters long; the limit is {max_chars} characters. "
-            "Shorten it and ask again."
-        )
-    return cleaned

@@ -82,9 +82,10 @@ def measure_stages(assistant, items: Sequence) -> dict:
     again within each document tried, then sentence scoring and composition.
     """
     from assistant.answering import compose_answer
-    from assistant.conversation import clean_history, rewrite_query
+    from assistant.conversation import rewrite_query
+    from assistant.inputs import clean_history
     from assistant.errors import InputError
-    from assistant.service import validate_question
+    from assistant.inputs import validate_question
 
     settings, catalog, retriever = assistant.settings, assistant.catalog, assistant.retriever
     samples: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "total (ask)")}

@@ -15,7 +15,7 @@ from tests.conftest import REPO_ROOT
 
 PACKAGES = ("corpus", "index", "assistant", "eval")
 # The edges: they build Settings from the environment and may import every layer.
-EDGES = {"assistant/cli.py", "assistant/web.py", "assistant/ui.py", "assistant/__main__.py", "assistant/settings.py"}
+EDGES = {"assistant/cli.py", "assistant/web/app.py", "assistant/web/ui.py", "assistant/__main__.py", "assistant/settings.py"}
 
 
 def source_files() -> list[Path]:
@@ -78,7 +78,7 @@ def test_dependencies_point_one_way(layer, forbidden):
     ("chromadb", "index/store.py"),
     ("langchain_chroma", "index/store.py"),
     ("sentence_transformers", "index/embedding.py"),
-    ("gradio", "assistant/ui.py"),
+    ("gradio", "assistant/web/ui.py"),
 ])
 def test_each_heavy_library_has_exactly_one_owner(library, owner):
     assert importers_of(library) == {owner}

@@ -14,9 +14,9 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from assistant.conversation import clean_history, readable_text
+from assistant.inputs import clean_history, readable_text
 from assistant.errors import InputError
-from assistant.service import validate_question
+from assistant.inputs import validate_question
 
 QUESTION = "What was the median TTP in the IFM 2014-01 study?"
 SHAPE = '{"question": "...", "history": [{"role": "user", "content": "..."}]}'

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from assistant.concurrency import AnswerGate
+from assistant.web.concurrency import AnswerGate
 
 
 def test_calls_beyond_the_limit_wait_for_a_slot_and_all_complete():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.display import (
+from assistant.web.display import (
     answer_bubble, as_chat_text, from_chat_text, highlighted_passage, sources_html, stream_points, to_history,
 )
 from assistant.errors import InputError

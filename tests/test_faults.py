@@ -126,7 +126,7 @@ def test_a_damaged_feedback_file_does_not_stop_the_server(feedback_app, damage, 
     answered = httpx.post(f"{url}/api/ask", json={"question": QUESTION}, timeout=60)
     assert answered.status_code == 200 and "10.5 months" in answered.json()["answer"]
     if status == "ok":  # the next vote is recorded after the damage, on a line of its own
-        from assistant.feedback import FeedbackLog, read_feedback
+        from assistant.web.feedback import FeedbackLog, read_feedback
 
         FeedbackLog(path).record("like", QUESTION, answered.json()["answer"])
         assert read_feedback(path)[0][-1]["question"] == QUESTION

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.feedback import FeedbackLog, read_feedback
+from assistant.web.feedback import FeedbackLog, read_feedback
 
 
 def test_votes_append_after_a_torn_line_and_bad_lines_are_skipped(tmp_path):

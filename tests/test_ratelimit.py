@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.errors import RateLimitedError
-from assistant.ratelimit import SlidingWindowLimiter
+from assistant.web.ratelimit import SlidingWindowLimiter
 
 
 class Clock:

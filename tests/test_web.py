@@ -191,7 +191,7 @@ def test_an_unexpected_error_is_a_json_500_with_the_security_headers():
     """Starlette's own 500 is sent from outside every middleware; SecurityHeaders answers first."""
     from starlette.testclient import TestClient
 
-    from assistant.web import SecurityHeaders
+    from assistant.web.security import SecurityHeaders
 
     async def broken(scope, receive, send):
         raise RuntimeError("secret detail /srv/app/file.py")
@@ -387,14 +387,14 @@ def test_only_the_ui_module_imports_gradio_and_web_imports_nothing_heavy():
 
     package = Path(__file__).resolve().parents[1] / "assistant"
     importers = set()
-    for path in package.glob("*.py"):
+    for path in package.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             if any(n == "gradio" or n.startswith("gradio.") for n in names):
-                importers.add(path.name)
-    assert importers == {"ui.py"}
-    probe = "import sys, assistant.web; print(sorted(m for m in ('gradio', 'torch', 'chromadb') if m in sys.modules))"
+                importers.add(path.relative_to(package).as_posix())
+    assert importers == {"web/ui.py"}
+    probe = "import sys, assistant.web.app; print(sorted(m for m in ('gradio', 'torch', 'chromadb') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

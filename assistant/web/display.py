@@ -1,6 +1,6 @@
 """How an answer looks in the web chat: the chat bubble's text, the sources panel's HTML, and the way back.
 
-Pure functions, no Gradio import: the chat (assistant/ui.py) and the tests share them. Every piece of
+Pure functions, no Gradio import: the chat (assistant/web/ui.py) and the tests share them. Every piece of
 corpus or user text that goes into HTML passes through ``html.escape`` here — ``gr.HTML`` does not
 sanitize, and the Chatbot's sanitizer would still run an ``<img onerror>`` typed by a user as markup.
 """

@@ -18,12 +18,13 @@ import gradio as gr  # noqa: E402
 from gradio.components.chatbot import ChatbotDataMessages  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
-from assistant.concurrency import AnswerGate  # noqa: E402
-from assistant.display import answer_bubble, as_chat_text, sources_html, stream_points, to_history  # noqa: E402
+from assistant.web.concurrency import AnswerGate  # noqa: E402
+from assistant.web.display import answer_bubble, as_chat_text, sources_html, stream_points, to_history  # noqa: E402
 from assistant.errors import AssistantError, InputError, RateLimitedError  # noqa: E402
-from assistant.feedback import FeedbackLog  # noqa: E402
-from assistant.ratelimit import SlidingWindowLimiter  # noqa: E402
-from assistant.service import Assistant, validate_question  # noqa: E402
+from assistant.web.feedback import FeedbackLog  # noqa: E402
+from assistant.web.ratelimit import SlidingWindowLimiter  # noqa: E402
+from assistant.inputs import validate_question  # noqa: E402
+from assistant.service import Assistant  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 log = logging.getLogger(__name__)
