@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from assistant.answering import compose_answer
-from assistant.conversation import rewrite_query
 from assistant.errors import InputError
 from assistant.inputs import clean_history, validate_question
-from assistant.retrieval import HybridRetriever
+from assistant.pipeline.pipeline import Pipeline
+from assistant.pipeline.question import build_lexicon
 from assistant.settings import Settings
-from assistant.terms import build_lexicon
 from index.build import index_status, open_index
 from index.catalog import Catalog
 from index.embedding import Embedder
@@ -31,9 +29,10 @@ class Answer:
     latency_ms: float = 0.0
     see_also: list[dict] = field(default_factory=list)
     confidence: float = 0.0
+    trace: dict | None = None  # the pipeline's Trace (timings, candidates, decision), for --trace and eval
 
-    def to_dict(self) -> dict:
-        return {
+    def to_dict(self, trace: bool = False) -> dict:
+        out = {
             "question": self.question,
             "rewritten_query": self.rewritten_query,
             "answer": self.answer,
@@ -44,18 +43,26 @@ class Answer:
             "see_also": self.see_also,
             "confidence": round(self.confidence, 4),
         }
+        if trace and self.trace is not None:
+            out["trace"] = self.trace
+        return out
 
 
 class Assistant:
     """Answers questions about the indexed documents with cited, verbatim sentences."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: ChunkStore, catalog: Catalog) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, store: ChunkStore, catalog: Catalog,
+                 pipeline: Pipeline | None = None, lexicon=None) -> None:
         self.settings = settings
         self.embedder = embedder
         self.store = store
         self.catalog = catalog
-        self.retriever = HybridRetriever(catalog, store, embedder, settings.dense_k, settings.lexical_k)
-        self.lexicon = build_lexicon(catalog)
+        self.lexicon = lexicon if lexicon is not None else build_lexicon(catalog)
+        self.pipeline = pipeline or Pipeline.default(settings, catalog, store, embedder, self.lexicon)
+
+    def with_pipeline(self, pipeline: Pipeline) -> "Assistant":
+        """The same open index and model answering through another pipeline (baselines, ablations)."""
+        return Assistant(pipeline.settings, self.embedder, self.store, self.catalog, pipeline, self.lexicon)
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> "Assistant":
@@ -113,26 +120,17 @@ class Assistant:
         question = validate_question(question, self.settings.max_question_chars)
         turns = clean_history(history, self.settings.max_history_messages, self.settings.max_history_chars)
         scope = self.scope(documents)
-        query = rewrite_query(question, turns, self.lexicon.people)
-        if scope is None:
-            retrieved = self.retriever.retrieve(query)
-        else:
-            # each document of the scope searched on its own, merged by rank
-            per_doc = [self.retriever.retrieve(query, doc_id) for doc_id in sorted(scope)]
-            merged = sorted((r for results in per_doc for r in results), key=lambda r: r.rank)
-            retrieved = [replace(r, rank=i) for i, r in enumerate(merged)]
-        composed = compose_answer(question, query, retrieved, self.catalog, self.embedder, self.settings,
-                                  self.lexicon, retrieve_within=lambda doc_id: self.retriever.retrieve(query, doc_id),
-                                  scope=scope)
+        composed, trace = self.pipeline.run(question, turns, scope)
+        query = trace.query
         return Answer(
             question=question,
             rewritten_query=query,
             answer=composed.text,
             abstained=composed.abstained,
             citations=composed.citations,
-            # the passages as the answer stage ranked them, then the rest of the fused list
-            retrieved=list(dict.fromkeys(composed.ranking + [r.chunk_id for r in retrieved]))[:10],
+            retrieved=composed.ranking[:10],
             latency_ms=(time.perf_counter() - started) * 1000,
             see_also=composed.see_also,
             confidence=composed.confidence,
+            trace=trace.to_dict(),
         )

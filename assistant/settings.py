@@ -28,6 +28,7 @@ class Settings:
     max_answer_sentences: int = 3
     max_answer_chars: int = 600
     abstain_below: float = 0.15
+    disabled_rules: tuple[str, ...] = ()  # named answering rules turned off (assistant/pipeline/rules.py; ablation)
     # input limits
     max_question_chars: int = 2000
     max_history_messages: int = 20

@@ -23,7 +23,6 @@ from bench.measure import (QA_FILE, command_line, load_qa_items, machine_facts, 
 
 RATIO_GOAL = 1.2
 BARE_K = 4
-STAGES = ("conversation", "embed", "dense query", "BM25", "retriever plumbing", "fusion", "answer (per-document search, sentence scoring)")
 
 
 def measure_turns(assistant, items: Sequence, rounds: int = 3, warmup: int = 3) -> dict:
@@ -74,57 +73,27 @@ def measure_turns(assistant, items: Sequence, rounds: int = 3, warmup: int = 3) 
 
 
 def measure_stages(assistant, items: Sequence) -> dict:
-    """Median milliseconds of each stage of a turn, timed by calling its parts one after another.
-
-    Mirrors ``Assistant.ask``: history clean-up and query rewriting, the query embedding, the Chroma
-    query, BM25, LangChain's retriever plumbing around those two searches (callbacks, ``Document``
-    objects), reciprocal rank fusion, and the answer stage: in an index of several documents the search
-    again within each document tried, then sentence scoring and composition.
-    """
-    from assistant.answering import compose_answer
-    from assistant.conversation import rewrite_query
-    from assistant.inputs import clean_history
+    """Median milliseconds of each stage of a turn, read from the pipeline's Trace of each cold turn
+    (rewrite, retrieve — the query embedding, both searches and fusion, and in an index of several
+    documents the search within each document tried —, question analysis, scoring, decide, compose,
+    verify), plus the whole ``Assistant.ask``."""
     from assistant.errors import InputError
-    from assistant.inputs import validate_question
 
-    settings, catalog, retriever = assistant.settings, assistant.catalog, assistant.retriever
-    samples: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "total (ask)")}
-
-    def clock(fn, *args):
-        started = time.perf_counter()
-        result = fn(*args)
-        return result, (time.perf_counter() - started) * 1000
-
+    samples: dict[str, list[float]] = {}
+    totals: list[float] = []
     for item in items:
+        assistant.embedder.clear_cache()
+        started = time.perf_counter()
         try:
-            question = validate_question(item.question, settings.max_question_chars)
+            answer = assistant.ask(item.question, item.history)
         except InputError:
             continue
-        assistant.embedder.clear_cache()
-        _, total = clock(assistant.ask, item.question, item.history)
-        turns, t_clean = clock(clean_history, item.history, settings.max_history_messages, settings.max_history_chars)
-        query, t_rewrite = clock(rewrite_query, question, turns, assistant.lexicon.people)
-        assistant.embedder.clear_cache()
-        vector, t_embed = clock(assistant.embedder.embed_query, query)
-        _, t_dense = clock(assistant.store.query, vector, settings.dense_k)
-        _, t_bm25 = clock(catalog.lexical.search, query, settings.lexical_k)
-        # The plumbing is each retriever minus its bare search timed just before it: the first Chroma
-        # query after an embedding is slower (torch's OpenMP threads still spin on the second core).
-        _, t_dense_again = clock(assistant.store.query, vector, settings.dense_k)
-        dense_docs, t_dense_retriever = clock(retriever.dense.invoke, query)  # embedding cached, as in a turn
-        _, t_bm25_again = clock(catalog.lexical.search, query, settings.lexical_k)
-        lexical_docs, t_lexical_retriever = clock(retriever.lexical.invoke, query)
-        _, t_fusion = clock(retriever.ensemble.weighted_reciprocal_rank, [dense_docs, lexical_docs])
-        retrieved = retriever.retrieve(query)
-        # composing includes the second, per-document look of an index of several documents
-        _, t_compose = clock(compose_answer, question, query, retrieved, catalog, assistant.embedder, settings,
-                             assistant.lexicon, lambda doc_id: retriever.retrieve(query, doc_id))
-        plumbing = t_dense_retriever - t_dense_again + t_lexical_retriever - t_bm25_again
-        for stage, ms in zip((*STAGES, "total (ask)"),
-                             (t_clean + t_rewrite, t_embed, t_dense, t_bm25, plumbing, t_fusion, t_compose, total)):
-            samples[stage].append(ms)
+        totals.append((time.perf_counter() - started) * 1000)
+        for stage, ms in (answer.trace or {}).get("timings_ms", {}).items():
+            samples.setdefault(stage, []).append(ms)
     medians = {stage: round(percentile(ms, 50), 2) for stage, ms in samples.items()}
-    medians["unaccounted"] = round(medians["total (ask)"] - sum(medians[s] for s in STAGES), 2)
+    medians["total (ask)"] = round(percentile(totals, 50), 2)
+    medians["unaccounted"] = round(medians["total (ask)"] - sum(v for k, v in medians.items() if k != "total (ask)"), 2)
     return medians
 
 

@@ -9,14 +9,14 @@
 
 from __future__ import annotations
 
-import copy
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from assistant.retrieval import Retrieved
+from assistant.pipeline.retrieve import Retrieved
 from assistant.service import Assistant
 from corpus.chunking import split_sentences
 from corpus.documents import SourceDocument
@@ -46,14 +46,14 @@ class OneSidedRetriever:
 class OneSidedSystem:
     """The assistant with only its BM25 (``lexical``) or only its dense retriever.
 
-    A shallow copy of the assistant whose retriever is swapped: validation, history cleaning, query
-    rewriting and the answer composer are the shipped ones, whatever the answerer's current tuning.
+    The shipped pipeline with its retrieve stage swapped: validation, history cleaning, query
+    rewriting and the answer stages are the shipped ones, whatever the answerer's current tuning.
     """
 
     def __init__(self, assistant: Assistant, side: Literal["lexical", "dense"]) -> None:
         self.name = "bm25-only" if side == "lexical" else "dense-only"
-        self._assistant = copy.copy(assistant)
-        self._assistant.retriever = OneSidedRetriever(getattr(assistant.retriever, side))
+        one_side = OneSidedRetriever(getattr(assistant.pipeline.retriever, side))
+        self._assistant = assistant.with_pipeline(replace(assistant.pipeline, retriever=one_side))
 
     def answer(self, question: str, history: list[dict]) -> dict:
         self._assistant.embedder.clear_cache()  # a cold turn, like the assistant's (see runner.AssistantSystem)

@@ -14,7 +14,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from assistant.answering import ABSTAIN_MESSAGE
+from assistant.pipeline.compose import ABSTAIN_MESSAGE
 from assistant.settings import load_settings
 from eval.dataset import load_items
 from eval.metrics import score_item, summarise

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from assistant.citations import unsupported_numbers
+from assistant.pipeline.citations import unsupported_numbers
 from eval.dataset import QAItem
 
 ANSWER_MAX_CHARS = 700  # a longer answer is a passage dump, not an answer

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import REPO_ROOT
-from assistant.citations import GAP, numbers_in, unsupported_numbers
+from assistant.pipeline.citations import GAP, numbers_in, unsupported_numbers
 from assistant.errors import InputError
 
 TTP_QUESTION = "What was the median TTP in IFM 2014-01?"
@@ -164,7 +164,7 @@ def test_brand_name_question_is_answered_by_the_generic_name_with_its_brand_in_p
     ("the doublet (HR, 0.437)", False),
 ])
 def test_a_brand_name_is_a_capitalised_word_in_parentheses_after_a_generic_name(text, holds):
-    from assistant.terms import holds_unit
+    from assistant.pipeline.question import holds_unit
 
     assert holds_unit("brand", text) is holds
 
@@ -268,8 +268,10 @@ def test_examples_of_a_vague_kind_are_what_is_asked(assistant):
 
 
 def test_a_sentence_about_another_end_point_sets_no_bar_for_the_one_that_answers(assistant):
-    from assistant.answering import _ANSWERING_MARGIN, _Candidate, _first_answering
-    from assistant.terms import QueryTerms
+    from assistant.pipeline.score import Candidate as _Candidate
+    from assistant.pipeline.select import _ANSWERING_MARGIN
+    from assistant.pipeline.select import first_answering as _first_answering
+    from assistant.pipeline.question import QueryTerms
 
     chunk = next(iter(assistant.catalog.chunks.values()))
 

@@ -1,4 +1,4 @@
-"""Conversation: validating history and rewriting a follow-up into a standalone query.
+"""Rewrite stage: a follow-up rewritten into a standalone query from the conversation so far.
 
 The core keeps no per-user state: the caller passes the history each turn. Rewriting is rule-based
 and general (pronouns, ellipsis, "who said that"), driven by the entities of earlier turns.
@@ -10,19 +10,10 @@ import re
 from dataclasses import dataclass, field
 
 from assistant.inputs import Turn
-from index.lexical import STOPWORDS, tokenize
+from assistant.pipeline.question import _LEADING, entities, focus_span
+from assistant.pipeline.rules import ALL_ON, Rules
+from index.lexical import tokenize
 
-# Capitalised words, codes with digits ("A061202", "2014-01") and their runs: "Alliance A061202", "IFM 2014-01".
-_ENTITY = re.compile(r"(?:[A-Z][\w’'-]*|(?<![\d.])\d+[-–]\d+(?![\d.])|[A-Z]*\d+[A-Z]\w*)(?:\s+(?:[A-Z][\w’'-]*|\d[\w–-]*))*")
-_LEADING = {
-    "what", "who", "whom", "whose", "how", "which", "when", "where", "why", "is", "was", "were", "are", "did",
-    "does", "do", "the", "in", "and", "a", "an", "tell", "please", "can", "could", "give", "list", "describe",
-    "explain", "what's", "who's", "also", "then", "so", "ok", "okay", "for", "of", "on", "with", "by", "at", "to",
-    "i", "it", "its", "they", "their", "that", "this", "these", "those", "and", "or", "but", "if", "according",
-    "according", "summarize", "show", "name", "compare", "should", "would", "will", "has", "have", "had",
-}
-# "What’s", "who's": a question word, whichever apostrophe the keyboard typed
-_CONTRACTED = frozenset(w + "'s" for w in ("what", "who", "how", "where", "when", "why", "which", "that", "it", "there", "here"))
 _PRONOUN = re.compile(r"\b(its|their|it|they|them|he|she|his|her|him)\b", re.I)
 _PERSONAL = {"he", "she", "his", "her", "him"}
 _SPEAKER_IN_TEXT = re.compile(r"[”\"]\s*,?\s*([A-Z][\w'’-]+)\s+(?:said|says|noted|explained|commented|added|stated)\b")
@@ -34,19 +25,6 @@ _ATTRIBUTION = re.compile(
     r"|\bwho\b.*\b(that|this)\b\s*\??\s*$",
     re.I,
 )
-
-
-def entities(text: str) -> list[str]:
-    """Named things in ``text``: capitalised runs and codes, minus leading question words."""
-    found: list[str] = []
-    for m in _ENTITY.finditer(text):
-        words = m.group(0).split()
-        while words and words[0].lower().replace("’", "'").strip("'") in _LEADING | _CONTRACTED:
-            words.pop(0)
-        span = " ".join(words).rstrip("’'-–")
-        if span and span.lower() not in STOPWORDS and span.lower() not in _LEADING:
-            found.append(span)
-    return list(dict.fromkeys(found))
 
 
 def _salience(entity: str) -> tuple[int, int]:
@@ -99,6 +77,17 @@ class _Focus:
                     last = (m.start(), name)
         if last:
             self.person = last[1]
+
+
+class RuleRewriter:
+    """Rule-based rewriting driven by the names of earlier turns (an LLM condenser is another class)."""
+
+    def __init__(self, people: frozenset[str] = frozenset(), rules: Rules = ALL_ON) -> None:
+        self.people = people
+        self.rules = rules
+
+    def rewrite(self, question: str, history: list[Turn]) -> str:
+        return rewrite_query(question, history, self.people)
 
 
 def rewrite_query(question: str, history: list[Turn], people: frozenset[str] = frozenset()) -> str:
@@ -169,8 +158,6 @@ _QUALIFIER = re.compile(r"^(?:in|for|with|among|at|on|by|after|before|during|fro
 def _swap_focus(previous: str, rest: str) -> str | None:
     """"What was the primary end point of X?" + "the ORR?" -> "What was the ORR of X?".
     A rest that is a qualifier ("in standard-risk patients?") is not a new focus: None."""
-    from assistant.terms import focus_span
-
     rest = rest.strip().rstrip("?.!").strip()
     if not rest or _QUALIFIER.match(rest) or len(rest.split()) > 6:
         return None

@@ -1,4 +1,4 @@
-"""Query analysis: which words matter and how much, abbreviations, the asked-for focus and answer type.
+"""Question stage: which words matter and how much, abbreviations, the asked-for focus and answer type.
 
 Weights: a word the corpus uses weighs its BM25 idf; a word the corpus never uses weighs by how
 specific it is in general English (wordfreq): "thrombocytopenia" counts as a missing fact, "people"
@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from index.catalog import COMPOUND, Catalog
-from index.lexical import normalise, tokenize
+from index.lexical import STOPWORDS, normalise, tokenize
 
 # Standard clinical-trial abbreviations, valid for any oncology article (not this article's answers).
 GLOSSARY = {
@@ -525,8 +525,6 @@ def known_entities(catalog: Catalog) -> frozenset[str]:
 
 def names_by_document(catalog: Catalog) -> dict[str, frozenset[str]]:
     """The names each document uses (see ``known_entities``)."""
-    from assistant.conversation import entities
-
     by_doc: dict[str, set[str]] = {}
     lowercase_text = " ".join(c.text for c in catalog.chunks.values())
     for chunk in catalog.chunks.values():
@@ -544,3 +542,29 @@ def names_by_document(catalog: Catalog) -> dict[str, frozenset[str]]:
                 if len(key) >= 3 and not key.isdigit():
                     by_doc.setdefault(chunk.doc_id, set()).add(key)
     return {doc: frozenset(names) for doc, names in by_doc.items()}
+
+
+# Capitalised words, codes with digits ("A061202", "2014-01") and their runs: "Alliance A061202", "IFM 2014-01".
+_ENTITY = re.compile(r"(?:[A-Z][\w’'-]*|(?<![\d.])\d+[-–]\d+(?![\d.])|[A-Z]*\d+[A-Z]\w*)(?:\s+(?:[A-Z][\w’'-]*|\d[\w–-]*))*")
+_LEADING = {
+    "what", "who", "whom", "whose", "how", "which", "when", "where", "why", "is", "was", "were", "are", "did",
+    "does", "do", "the", "in", "and", "a", "an", "tell", "please", "can", "could", "give", "list", "describe",
+    "explain", "what's", "who's", "also", "then", "so", "ok", "okay", "for", "of", "on", "with", "by", "at", "to",
+    "i", "it", "its", "they", "their", "that", "this", "these", "those", "and", "or", "but", "if", "according",
+    "according", "summarize", "show", "name", "compare", "should", "would", "will", "has", "have", "had",
+}
+# "What’s", "who's": a question word, whichever apostrophe the keyboard typed
+_CONTRACTED = frozenset(w + "'s" for w in ("what", "who", "how", "where", "when", "why", "which", "that", "it", "there", "here"))
+
+
+def entities(text: str) -> list[str]:
+    """Named things in ``text``: capitalised runs and codes, minus leading question words."""
+    found: list[str] = []
+    for m in _ENTITY.finditer(text):
+        words = m.group(0).split()
+        while words and words[0].lower().replace("’", "'").strip("'") in _LEADING | _CONTRACTED:
+            words.pop(0)
+        span = " ".join(words).rstrip("’'-–")
+        if span and span.lower() not in STOPWORDS and span.lower() not in _LEADING:
+            found.append(span)
+    return list(dict.fromkeys(found))

@@ -1,4 +1,5 @@
-"""Hybrid retrieval: BM25 (bm25s) and dense (Chroma) retrievers fused by LangChain's EnsembleRetriever (RRF)."""
+"""Retrieve stage: BM25 (bm25s) and dense (Chroma) retrievers fused by LangChain's EnsembleRetriever (RRF);
+which documents to answer from, and each one's candidate passages (the per-document second look)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from assistant.pipeline.question import names_in, naming_tokens
+from corpus.chunking import Chunk
 from index.catalog import Catalog
 from index.embedding import Embedder
 from index.store import ChunkStore
@@ -98,3 +101,49 @@ class HybridRetriever:
                       lexical_score=lexical.get(d.metadata["chunk_id"]))
             for i, d in enumerate(fused)
         ]
+
+
+# Documents tried per question, most likely first (see _documents_to_try).
+MAX_DOCUMENTS = 3
+
+
+def documents_to_try(query: str, retrieved: list[Retrieved], catalog: Catalog, lexicon,
+                      scope: frozenset[str] | None = None) -> list[str]:
+    """Up to ``MAX_DOCUMENTS`` documents to answer from, most likely first.
+
+    Retrieval support orders them: the reciprocal-rank sum over a document's passages (several good
+    passages beat one lucky hit). Documents that use a rare word of the query that names something
+    ("Yee", "OncLive", "CD38": a known name's identifying word, or a code) go first: in an index of
+    many documents, a question naming a thing is about a document that names it.
+    """
+    support: dict[str, float] = {}
+    for r in retrieved:
+        doc_id = catalog.chunks[r.chunk_id].doc_id
+        support[doc_id] = support.get(doc_id, 0.0) + 1.0 / (60 + r.rank)
+    order = sorted(support, key=lambda d: -support[d])
+    if catalog.document_count > 1:
+        naming = naming_tokens(query, lexicon.name_words)
+        named = set(catalog.documents_using(naming, limit=MAX_DOCUMENTS * 4)) if naming else set()
+        by_name = lexicon.documents_naming(names_in(query, lexicon.entities))
+        if len(by_name) <= MAX_DOCUMENTS * 4:
+            named |= by_name
+        named = sorted(named, key=lambda d: (-support.get(d, 0.0), d))
+        order = list(dict.fromkeys(named[:MAX_DOCUMENTS] + order))
+    if scope is not None:  # a question scoped to documents is never answered from another
+        order = [d for d in order if d in scope]
+    return order[:MAX_DOCUMENTS]
+
+
+def candidate_passages(retrieved: list[Retrieved], catalog: Catalog, n: int) -> list[Chunk]:
+    """The top fused passages, plus the bibliography entries they cite (answers about a source)."""
+    top = [catalog.chunks[r.chunk_id] for r in retrieved[:n]]
+    have = {c.chunk_id for c in top}
+    linked: list[Chunk] = []
+    for chunk in top:
+        if chunk.kind == "reference" or not chunk.reference_numbers:
+            continue
+        for other in catalog.references_of(chunk.doc_id, chunk.reference_numbers):
+            if other.chunk_id not in have:
+                have.add(other.chunk_id)
+                linked.append(other)
+    return top + linked

@@ -1,0 +1,87 @@
+"""Decide stage: answer with the selected sentences, or abstain with a named reason.
+
+Each abstention is a named rule (``assistant.pipeline.rules``); the confidence floor
+(``Settings.abstain_below``) is calibrated on the dev split only (``python -m eval.calibrate``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.pipeline.question import QueryTerms
+from assistant.pipeline.rules import ALL_ON, Rules
+from assistant.pipeline.score import Candidate
+from assistant.pipeline.select import each_subgroup, first_answering, per_name_answers, select
+from assistant.pipeline.types import Decision
+from assistant.settings import Settings
+
+_INJECTION = re.compile(
+    r"\b(ignore|disregard|forget|override|bypass|skip)\b[^.?!]{0,60}\b(article|sources?|instructions?|context|"
+    r"documents?|rules|citations?|prompt|text|evidence|passages?)\b"
+    r"|\b(without|no need for|don'?t use)\b[^.?!]{0,20}\b(sources?|citations?|the article|evidence)\b"
+    r"|\b(make up|invent|fabricate|your (?:best )?guess|guess (?:the|what)|pretend|role-?play|you are now)\b",
+    re.I,
+)
+_COMPARISON = re.compile(r"\b(compar\w*|differ\w*|versus|vs\.?|between|contrast\w*|each|both)\b", re.I)
+# Requests to produce something rather than questions about the article.
+_TASK = re.compile(r"^\s*(?:please\s+|can you\s+|could you\s+)?(write|compose|draft|generate|create|translate|"
+                   r"sing|draw|code|program|invent|imagine|tell me a (?:joke|story))\b", re.I)
+
+
+def is_injection(question: str) -> bool:
+    """An instruction to set the sources aside: the answer must still come only from the article."""
+    return bool(_INJECTION.search(question))
+
+
+def not_a_question(question: str, rules: Rules = ALL_ON) -> Decision | None:
+    """An abstention for an instruction to set the sources aside or a request to write something."""
+    if rules.on("not-a-question") and (is_injection(question) or _TASK.search(question)):
+        return Decision(reason="not a question about the article", rule="not-a-question")
+    return None
+
+
+def decide(question: str, terms: QueryTerms, candidates: list[Candidate], settings: Settings,
+           rules: Rules = ALL_ON) -> Decision:
+    """The sentences that answer ``question`` (best first), or an abstention with its reason."""
+    if rules.on("unknown-name") and terms.unknown_names:
+        return Decision(reason=f"the article never names {', '.join(terms.unknown_names)}", rule="unknown-name")
+    if rules.on("foreign-focus") and terms.foreign_focus and not terms.entities and not terms.units:
+        # "What's the weather in Boston?": what is asked for is nothing the document speaks of, and
+        # the question names nothing it knows
+        return Decision(reason=f"the article never mentions {', '.join(terms.foreign_focus)}", rule="foreign-focus")
+    if not candidates:
+        return Decision(reason="no passage was found", rule="confidence-floor")
+    best = first_answering(candidates, terms, rules)
+    # A sentence naming both things compared but nothing asked about them ("...data from A and B
+    # trials") is no answer: look for one sentence about each instead.
+    comparing = rules.on("comparison") and len(terms.entities) >= 2 and bool(_COMPARISON.search(question))
+    if comparing and (best is None or (best.attribute_coverage == 0 and terms.attribute_total)):
+        sides = per_name_answers(candidates, terms)
+        if sides:
+            confidence = min(confidence_of(c) for c in sides)
+            features = {"comparison": True, "dense": round(min(c.dense for c in sides), 4)}
+            if confidence >= settings.abstain_below or not rules.on("confidence-floor"):
+                return Decision(chosen=tuple(sides), confidence=confidence, features=features)
+        best = best if best is not None and (best.attribute_coverage > 0 or not terms.attribute_total) else None
+    if best is None:
+        top = candidates[0]
+        return Decision(reason="no sentence holds what is asked", rule="focus-in-sentence",
+                        features={"entity_ok": top.entity_ok, "focus": round(top.focus, 4), "unit": top.type_match})
+    confidence = confidence_of(best)
+    features = {"dense": round(best.dense, 4), "coverage": round(best.coverage, 4),
+                "context_coverage": round(best.context_coverage, 4), "focus": round(best.focus, 4),
+                "missing": round(best.missing, 4), "type_match": best.type_match, "entity_ok": best.entity_ok,
+                "score": round(best.score, 4)}
+    if confidence < settings.abstain_below and rules.on("confidence-floor"):
+        return Decision(confidence=confidence, reason=f"confidence {confidence:.2f} is below the floor "
+                        f"{settings.abstain_below:.2f}", rule="confidence-floor", features=features)
+    chosen = select(best, candidates, terms, settings, rules)
+    if terms.any_qualifier and rules.on("subgroup"):
+        chosen = each_subgroup(chosen, candidates, terms, settings)
+    return Decision(chosen=tuple(chosen), confidence=confidence, features=features)
+
+
+def confidence_of(best: Candidate) -> float:
+    """Similarity says the sentence is on topic; the missing share says whether the question asks
+    about something (a dose, an age, another trial) that appears nowhere near it."""
+    return 0.5 * best.dense + 0.5 * (1.0 - best.missing)

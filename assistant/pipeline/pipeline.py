@@ -1,0 +1,145 @@
+"""The answering pipeline: rewrite → retrieve → (per document) analyse → score → decide → compose → verify.
+
+``Pipeline.run`` answers one turn and returns the composed answer with its ``Trace``. Every stage is
+a part given to the constructor, so a baseline is just a pipeline with other parts
+(``eval/baselines.py``), and a reranker or an LLM composer is one new class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+from assistant.inputs import Turn
+from assistant.pipeline.compose import Composed, ExtractiveComposer, abstention
+from assistant.pipeline.decide import decide, not_a_question
+from assistant.pipeline.retrieve import HybridRetriever, Retrieved, candidate_passages, documents_to_try
+from assistant.pipeline.rewrite import RuleRewriter
+from assistant.pipeline.rules import Rules
+from assistant.pipeline.score import Weights, analyse_for, score_candidates
+from assistant.pipeline.spelling import Speller
+from assistant.pipeline.types import Composer, Decision, Retriever, Rewriter, Trace
+from assistant.pipeline.verify import GroundingVerifier
+from assistant.settings import Settings
+from index.catalog import Catalog
+from index.embedding import Embedder
+
+TRACE_CANDIDATES = 5  # top candidates (with features) kept in a trace
+
+
+@dataclass
+class Pipeline:
+    """The stages of one turn. Build with ``Pipeline.default(...)``; swap a part with ``dataclasses.replace``."""
+
+    settings: Settings
+    catalog: Catalog
+    embedder: Embedder
+    lexicon: object
+    rewriter: Rewriter
+    retriever: Retriever
+    composer: Composer = field(default_factory=ExtractiveComposer)
+    verifier: GroundingVerifier = field(default_factory=GroundingVerifier)
+    weights: Weights = field(default_factory=Weights)
+    rules: Rules = field(default_factory=Rules)
+    speller: Speller | None = None
+
+    @classmethod
+    def default(cls, settings: Settings, catalog: Catalog, store, embedder: Embedder, lexicon) -> "Pipeline":
+        rules = Rules(frozenset(settings.disabled_rules))
+        return cls(settings=settings, catalog=catalog, embedder=embedder, lexicon=lexicon,
+                   rewriter=RuleRewriter(lexicon.people, rules),
+                   retriever=HybridRetriever(catalog, store, embedder, settings.dense_k, settings.lexical_k),
+                   rules=rules, speller=Speller(f"{c.section} {c.text}" for c in catalog.chunks.values()))
+
+    def run(self, question: str, history: Sequence[Turn] = (), scope: frozenset[str] | None = None
+            ) -> tuple[Composed, Trace]:
+        """Answer ``question`` (already validated) after ``history``; ``scope``: the only documents that may answer."""
+        trace = Trace()
+        if self.speller is not None:
+            with trace.stage("spelling"):
+                question = self.speller.correct(question, typos=self.rules.on("spelling"),
+                                                variants=self.rules.on("variants"))
+        trace.corrected = question
+        with trace.stage("rewrite"):
+            query = self.rewriter.rewrite(question, list(history))
+        trace.query = query
+        with trace.stage("retrieve"):
+            retrieved = self._retrieve(query, scope)
+        composed = self._answer(question, query, retrieved, scope, trace)
+        # the passages as the answer stage ranked them, then the rest of the fused list
+        composed.ranking = list(dict.fromkeys(composed.ranking + [r.chunk_id for r in retrieved]))
+        with trace.stage("verify"):
+            passages = candidate_passages(retrieved, self.catalog, self.settings.candidate_passages)
+            composed = self.verifier.verify(composed, passages)
+        trace.decision = {"abstained": composed.abstained, "reason": composed.reason,
+                          "rule": trace.decision.get("rule", ""), "confidence": round(composed.confidence, 4),
+                          "composer": composed.composer}
+        return composed, trace
+
+    def _retrieve(self, query: str, scope: frozenset[str] | None) -> list[Retrieved]:
+        if scope is None:
+            return self.retriever.retrieve(query)
+        # each document of the scope searched on its own, merged by rank
+        merged = sorted((r for doc_id in sorted(scope) for r in self.retriever.retrieve(query, doc_id)),
+                        key=lambda r: r.rank)
+        return [replace(r, rank=i) for i, r in enumerate(merged)]
+
+    def _answer(self, question: str, query: str, retrieved: list[Retrieved], scope: frozenset[str] | None,
+                trace: Trace) -> Composed:
+        """Each document among the candidates is judged on its own: the question's words are weighed by
+        that document's statistics and checked against the names it uses, so an article's answers do
+        not shift as unrelated documents join the index. Documents are tried in order of retrieval
+        support and the first that answers wins; when none does, the best-supported one says why.
+
+        In an index of many documents the first search finds the documents; a second search inside
+        each finds its passages, which a crowd of other documents' near-misses may have pushed out.
+        """
+        settings, catalog = self.settings, self.catalog
+        passages = candidate_passages(retrieved, catalog, settings.candidate_passages)
+        if not passages:
+            return abstention([], reason="no passage was found")
+        refused = not_a_question(question, self.rules)
+        if refused is not None:
+            trace.decision = {"rule": refused.rule}
+            return self.composer.compose(refused, passages)
+        second_look = catalog.document_count > 1
+        outcomes: list[tuple[Decision, list, list[str]]] = []
+        with trace.stage("documents"):
+            doc_ids = documents_to_try(query, retrieved[:settings.candidate_passages], catalog, self.lexicon, scope)
+        trace.documents = doc_ids
+        for doc_id in doc_ids:
+            if second_look:
+                with trace.stage("retrieve"):
+                    own = candidate_passages(self.retriever.retrieve(query, doc_id), catalog, settings.candidate_passages)
+            else:
+                own = [p for p in passages if p.doc_id == doc_id]
+            if not own:  # a document named by the question that this search did not reach
+                continue
+            with trace.stage("question"):
+                terms = analyse_for(question, query, catalog, self.lexicon, doc_id)
+            with trace.stage("score"):
+                terms, candidates = score_candidates(question, query, own, catalog, self.embedder, self.lexicon,
+                                                     self.weights, doc_id=doc_id, rules=self.rules, terms=terms)
+            with trace.stage("decide"):
+                decision = decide(question, terms, candidates, settings, self.rules)
+            ranking = list(dict.fromkeys(c.chunk.chunk_id for c in candidates))
+            outcomes.append((decision, candidates, ranking))
+            if not decision.abstained:
+                break
+        if not outcomes:
+            return abstention(passages, reason="no passage of the documents the question names")
+        # the best-supported document that answers; when none does, the best-supported one says why
+        decision, candidates, chosen_ranking = outcomes[-1] if not outcomes[-1][0].abstained else outcomes[0]
+        trace.candidates = [_candidate_summary(c) for c in candidates[:TRACE_CANDIDATES]]
+        trace.decision = {"rule": decision.rule}
+        with trace.stage("compose"):
+            composed = self.composer.compose(decision, passages)
+        composed.ranking = list(dict.fromkeys(chosen_ranking + [cid for _, _, ranking in outcomes for cid in ranking]))
+        return composed
+
+
+def _candidate_summary(c) -> dict:
+    return {"chunk_id": c.chunk.chunk_id, "sentence": c.index, "text": c.sentence.text[:160],
+            "score": round(c.score, 4), "dense": round(c.dense, 4), "coverage": round(c.coverage, 4),
+            "focus": round(c.focus, 4), "missing": round(c.missing, 4), "entity_ok": c.entity_ok,
+            "unit_ok": c.unit_ok, "type": c.type_match, "about_other": c.about_other}

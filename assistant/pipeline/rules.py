@@ -1,0 +1,48 @@
+"""The named answering rules: each can be turned off by name (``Settings.disabled_rules``) so that
+``python -m eval.ablate`` can show what it flips on the dev and test splits.
+
+A rule earns its place by generalizing: each has a unit test of its own on a synthetic document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RULES: dict[str, str] = {
+    # decide: abstentions
+    "unknown-name": "abstain when the question names a code, trial or technical term the document never uses",
+    "foreign-focus": "abstain when what is asked for is a word the document never uses and the question names nothing it knows",
+    "not-a-question": "abstain on instructions to set the sources aside or requests to write something",
+    "confidence-floor": "abstain below the calibrated confidence floor",
+    # score / select: which sentence answers
+    "entity-in-passage": "a sentence answers only if its passage is about the names the question uses",
+    "focus-in-sentence": "the asked-about words the document knows must be in the sentence (or its heading)",
+    "unit": "a number asked for must carry the asked-for unit (%, months, n =, HR, mg, $, dates)",
+    "subgroup": "a subgroup the document contrasts (high- vs standard-risk) must be named by the answering sentence",
+    "other-end-point": "a sentence reporting another end point than asked does not answer",
+    "about-other": "a sentence naming another institution or trial, and none asked about, does not answer",
+    "lean-back": "a sentence that leans on the one before it is quoted with it",
+    "restates-question": "a sentence that only restates the question is followed by the next one",
+    "comparison": "a comparison of two named things is answered with one sentence about each",
+    "adaptive-fusion": "the lexical/dense weight follows how much of the question the document's words cover",
+    "spelling": "misspelt words are corrected against the corpus vocabulary and an English dictionary",
+    "variants": "hyphen and spacing variants of the document's compounds and codes are matched",
+    "open-question": "'what did X find' / 'tell me about X' asks for X's results sentences",
+    "two-part": "a question of two parts is answered part by part",
+    "no-carry-over": "a follow-up with its own subject takes no context from history",
+}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Which named rules are on (all, unless disabled by name)."""
+
+    disabled: frozenset[str] = frozenset()
+
+    def on(self, name: str) -> bool:
+        if name not in RULES:
+            raise KeyError(f"no rule named {name!r}; see assistant.pipeline.rules.RULES")
+        return name not in self.disabled
+
+
+ALL_ON = Rules()

@@ -1,0 +1,115 @@
+"""Select stage: which sentences answer — the best one that can answer at all, and the ones that
+complete it (the sentence it leans on, the one that says what it announces, one per subgroup or
+named thing compared)."""
+
+from __future__ import annotations
+
+from assistant.pipeline.question import QueryTerms
+from assistant.pipeline.rules import ALL_ON, Rules
+from assistant.pipeline.score import _LEANS_BACK, Candidate
+from assistant.settings import Settings
+from index.lexical import tokenize
+
+
+# How far below the top score a sentence that does hold what is asked may be, to be preferred to it.
+_ANSWERING_MARGIN = 0.15
+
+
+def first_answering(candidates: list[Candidate], terms: QueryTerms, rules: Rules = ALL_ON) -> Candidate | None:
+    """The best sentence that can answer at all: about the named things, holding every asked-about
+    word the corpus knows (the focus), a number in the asked-for unit, and a bibliography entry when
+    only one can answer (a journal, a DOI). None: abstain."""
+    if "bibliography" in terms.wants:
+        candidates = [c for c in candidates if c.chunk.kind == "reference"]
+        if not candidates:
+            return None
+    # a sentence about something else (another subgroup, end point or hospital) sets no bar
+    floor = next((c.score for c in candidates if _names_subgroups(c, terms, rules) and not c.about_other),
+                 candidates[0].score) - _ANSWERING_MARGIN
+    for c in candidates:
+        if c.score < floor:
+            break
+        if ((c.entity_ok or not rules.on("entity-in-passage")) and (c.unit_ok or not rules.on("unit"))
+                and (c.focus >= 0.999 or not rules.on("focus-in-sentence"))
+                and _names_subgroups(c, terms, rules) and not c.about_other):
+            return c
+    return None
+
+
+def each_subgroup(chosen: list[Candidate], candidates: list[Candidate], terms: QueryTerms,
+                   settings: Settings) -> list[Candidate]:
+    """"Better in high-risk or in standard-risk?": add the best answering sentence on each subgroup
+    the chosen ones do not name."""
+    chosen = list(chosen)
+    for group in terms.qualifiers:
+        if any(group in c.subgroups for c in chosen):
+            continue
+        pick = next((c for c in candidates if group in c.subgroups and c.entity_ok and c.unit_ok
+                     and c.focus >= 0.999 and c not in chosen), None)
+        if pick is None:
+            continue
+        if len(chosen) >= settings.max_answer_sentences:  # make room: drop the last that names no subgroup
+            spare = next((c for c in reversed(chosen[1:]) if not c.subgroups), None)
+            if spare is None:
+                break
+            chosen.remove(spare)
+        chosen.append(pick)
+    while len(chosen) > 1 and sum(len(c.sentence.text) + 5 for c in chosen) > settings.max_answer_chars:
+        chosen.pop()
+    return chosen
+
+
+def _names_subgroups(c: Candidate, terms: QueryTerms, rules: Rules = ALL_ON) -> bool:
+    """Whether the sentence names the subgroups asked about (any one of them, when they are compared)."""
+    if not terms.qualifiers or not rules.on("subgroup"):
+        return True
+    return bool(c.subgroups) if terms.any_qualifier else c.subgroups_ok
+
+
+def per_name_answers(candidates: list[Candidate], terms: QueryTerms) -> list[Candidate]:
+    """For a question about two or more named things that no one passage covers ("How did the
+    end points differ between A and B?"): the best answering sentence about each, or []."""
+    picks: list[Candidate] = []
+    for name in terms.entities:
+        pick = next((c for c in candidates if c.about == frozenset({name}) and c.unit_ok and c.focus >= 0.999), None)
+        if pick is None or pick.chunk in [p.chunk for p in picks]:
+            return []
+        picks.append(pick)
+    return picks
+
+
+
+def select(best: Candidate, candidates: list[Candidate], terms: QueryTerms,
+           settings: Settings, rules: Rules = ALL_ON) -> list[Candidate]:
+    """``best`` and the sentences that complete it, within the answer's length limits."""
+    chosen = [best]
+    # A sentence that leans on the one before it gets that sentence for context.
+    if rules.on("lean-back") and best.index > 0 and _LEANS_BACK.search(best.sentence.text):
+        previous = next((c for c in candidates if c.chunk is best.chunk and c.index == best.index - 1), None)
+        if previous is not None:
+            chosen.insert(0, previous)
+    # A sentence that only restates the question ("It has 2 key features") is followed by the
+    # one that says what they are.
+    if rules.on("restates-question") and _novelty(best, terms) < 0.35:
+        following = next((c for c in candidates if c.chunk is best.chunk and c.index == best.index + 1), None)
+        if following is not None:
+            chosen.append(following)
+    covered = set().union(*(c.covered for c in chosen))
+    for other in candidates[1:8]:
+        if len(chosen) >= settings.max_answer_sentences or other in chosen or not other.entity_ok:
+            continue
+        gain = sum(terms.weights[t] for t in other.covered - covered)
+        if other.score >= best.score - 0.05 and gain >= 0.15 * terms.total and not _LEANS_BACK.search(other.sentence.text):
+            chosen.append(other)
+            covered |= other.covered
+    while len(chosen) > 1 and sum(len(c.sentence.text) + 5 for c in chosen) > settings.max_answer_chars:
+        chosen.pop()
+    return chosen
+
+
+def _novelty(candidate: Candidate, terms: QueryTerms) -> float:
+    """Share of the sentence's words that the question did not already use."""
+    words = set(tokenize(candidate.sentence.text))
+    if not words:
+        return 0.0
+    return len(words - set(terms.weights) - set(terms.focus)) / len(words)

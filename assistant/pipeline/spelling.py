@@ -1,0 +1,140 @@
+"""Typo tolerance: misspelt words of a question corrected against the corpus's own vocabulary first,
+then an English dictionary; hyphen, spacing and separator variants of the document's compounds and
+codes written the document's way ("high risk" → "high-risk", "ifm201401" → "IFM 2014-01").
+
+Where the knowledge comes from: the corpus (every word and code the indexed documents use) and
+symspellpy's English frequency dictionary (``frequency_dictionary_en_82_765.txt``, shipped in its
+wheel). A word the corpus uses is never corrected; a real English word is left alone (a real-word typo
+such as "trail" for "trial" is left to the other signals). Deterministic: ties go to the more frequent
+word, then the alphabetically first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’]*[A-Za-z]")
+_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-–/][A-Za-z0-9]+)*")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+MIN_CORRECTED_CHARS = 4  # shorter words have too many neighbours to correct safely
+
+
+@lru_cache(maxsize=1)
+def english_words() -> dict[str, int]:
+    """symspellpy's English frequency dictionary: word → count."""
+    import symspellpy
+
+    path = Path(symspellpy.__file__).parent / "frequency_dictionary_en_82_765.txt"
+    words: dict[str, int] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            word, _, count = line.partition(" ")
+            if count:
+                words[word] = int(count)
+    return words
+
+
+def _edits1(word: str) -> set[str]:
+    """Every string one deletion, transposition, substitution or insertion away (Damerau-Levenshtein 1)."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = [a + b[1:] for a, b in splits if b]
+    transposes = [a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1]
+    replaces = [a + c + b[1:] for a, b in splits if b for c in _LETTERS]
+    inserts = [a + c + b for a, b in splits for c in _LETTERS]
+    return set(deletes + transposes + replaces + inserts)
+
+
+class Speller:
+    """Corrects the words of a question that neither the corpus nor English knows."""
+
+    def __init__(self, corpus_texts: Iterable[str]) -> None:
+        from symspellpy import SymSpell
+
+        corpus_texts = list(corpus_texts)
+        counts = Counter(w.lower().replace("’", "'") for text in corpus_texts for w in _WORD.findall(text))
+        self.corpus = counts
+        self._flat = {w.replace("'", "") for w in counts}  # "theres" is the corpus's "there's"
+        # the corpus's own words that English does not know (drugs, names, codes): a typo of an
+        # everyday word is corrected against the English dictionary instead
+        english = english_words()
+        self._domain = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+        for word, count in counts.items():
+            if len(word) >= MIN_CORRECTED_CHARS and word not in english:
+                self._domain.create_dictionary_entry(word, count)
+        compounds: dict[str, str] = {}  # "high risk" / "highrisk" → "high-risk"
+        codes: dict[str, str] = {}  # "ifm201401" → "IFM 2014-01"
+        for text in corpus_texts:
+            for token in _TOKEN.findall(text):
+                if "-" in token or "–" in token:
+                    parts = re.split(r"[-–]", token.lower())
+                    if all(p.isalpha() for p in parts) and len(parts) == 2:
+                        compounds[" ".join(parts)] = token.lower()
+                        compounds["".join(parts)] = token.lower()
+            for m in re.finditer(r"\b[A-Z][A-Za-z]*\s+\d[\d-]*\d\b|\b[A-Za-z]*\d[\dA-Za-z-]*\b", text):
+                written = m.group(0)
+                compact = re.sub(r"[^a-z0-9]", "", written.lower())
+                if len(compact) >= 5 and compact != written.lower():
+                    codes.setdefault(compact, written)
+        self.compounds = compounds
+        self.codes = codes
+
+    def correct_word(self, word: str) -> str | None:
+        """The correction of one word, or None when it is known or no correction is safe."""
+        from symspellpy import Verbosity
+
+        lower = word.lower().replace("’", "'")
+        if len(lower) < MIN_CORRECTED_CHARS or lower in self.corpus or lower in english_words():
+            return None
+        if lower.endswith("'s") and (lower[:-2] in self.corpus or lower[:-2] in english_words()):
+            return None
+        if lower.replace("'", "") in self._flat:
+            return None
+        distance = 1 if len(lower) <= 5 else 2
+        found = self._domain.lookup(lower, Verbosity.CLOSEST, max_edit_distance=distance)
+        if found:
+            best = min(found, key=lambda s: (s.distance, -s.count, s.term))
+            return best.term
+        english = english_words()
+        near = [w for w in _edits1(lower) if w in english]
+        if near:
+            return min(near, key=lambda w: (-english[w], w))
+        return None
+
+    def correct(self, text: str, typos: bool = True, variants: bool = True) -> str:
+        """``text`` with its compounds and codes written the corpus's way (``variants``) and its
+        typos corrected (``typos``)."""
+        if variants:
+            text = self._variants(text)
+        if not typos:
+            return text
+
+        def fix(m: re.Match) -> str:
+            word = m.group(0)
+            corrected = self.correct_word(word)
+            if corrected is None:
+                return word
+            if word.isupper() and len(word) > 1:
+                return corrected.upper()
+            return corrected[:1].upper() + corrected[1:] if word[:1].isupper() else corrected
+        return _WORD.sub(fix, text)
+
+    def _variants(self, text: str) -> str:
+        def code(m: re.Match) -> str:
+            compact = re.sub(r"[^a-z0-9]", "", m.group(0).lower())
+            return self.codes.get(compact, m.group(0))
+        text = re.sub(r"\b[A-Za-z]+\s?\d[\dA-Za-z-]*\b|\b[A-Za-z]*\d[\dA-Za-z-]*\b", code, text)
+
+        def pair(m: re.Match) -> str:
+            key = f"{m.group(1).lower()} {m.group(2).lower()}"
+            return self.compounds.get(key, m.group(0)) if key in self.compounds else m.group(0)
+        text = re.sub(r"\b([A-Za-z]+) ([A-Za-z]+)\b", pair, text)
+        # the pattern above pairs words two by two; a second pass catches the pairs it straddled
+        text = re.sub(r"(?<=\s)([A-Za-z]+) ([A-Za-z]+)\b", pair, text)
+
+        def joined(m: re.Match) -> str:
+            return self.compounds.get(m.group(0).lower(), m.group(0))
+        return re.sub(r"\b[A-Za-z]{6,}\b", lambda m: joined(m) if m.group(0).lower() not in self.corpus else m.group(0), text)
