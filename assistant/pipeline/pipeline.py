@@ -116,7 +116,7 @@ class Pipeline:
             if not own:  # a document named by the question that this search did not reach
                 continue
             with trace.stage("question"):
-                terms = analyse_for(question, query, catalog, self.lexicon, doc_id)
+                terms = analyse_for(question, query, catalog, self.lexicon, doc_id, self.rules)
             with trace.stage("score"):
                 terms, candidates = score_candidates(question, query, own, catalog, self.embedder, self.lexicon,
                                                      self.weights, doc_id=doc_id, rules=self.rules, terms=terms)

@@ -14,28 +14,21 @@ from functools import lru_cache
 
 import numpy as np
 
+from assistant.language import pack, pattern, words
 from index.catalog import COMPOUND, Catalog
 from index.lexical import STOPWORDS, normalise, tokenize
 
-# Standard clinical-trial abbreviations, valid for any oncology article (not this article's answers).
-GLOSSARY = {
-    "hr": "hazard ratio", "ci": "confidence interval", "os": "overall survival",
-    "pfs": "progression-free survival", "orr": "overall response rate", "ttp": "time to progression",
-    "ae": "adverse event", "aes": "adverse events", "ne": "not estimable", "nr": "not reached",
-    "dor": "duration of response", "cr": "complete response", "pr": "partial response",
-    "vgpr": "very good partial response", "mm": "multiple myeloma", "ecog": "eastern cooperative oncology group",
-    "pi": "proteasome inhibitor", "imid": "immunomodulatory drug", "fda": "food and drug administration",
-    "mrd": "minimal residual disease", "asct": "autologous stem cell transplant", "rct": "randomized controlled trial",
-    "nct": "national clinical trial", "doi": "digital object identifier", "qol": "quality of life",
-    "dfs": "disease-free survival", "efs": "event-free survival", "sd": "stable disease", "pd": "progressive disease",
-}
+# Standard clinical-trial abbreviations, valid for any oncology article (language/oncology.toml).
+GLOSSARY: dict[str, str] = dict(pack("oncology")["abbreviations"])
 # the glossary's abbreviations by the words of their long forms: "hazard" -> ("hr",)
 _SHORT_FORMS: dict[str, tuple[str, ...]] = {}
 for _short, _long in GLOSSARY.items():
     for _word in tokenize(_long):
         _SHORT_FORMS[_word] = _SHORT_FORMS.get(_word, ()) + (_short,)
-# Words that say what kind of answer is wanted rather than what it is about.
-_TYPE_WORDS = frozenset(
+# What kind of answer is wanted, and words too general to pin down what is asked (language/english.toml).
+_TYPE_WORDS = words("english", "type")
+_GENERIC = words("english", "generic")
+TYPE_WORDS = frozenset(
     """journal doi published publish publication author authors wrote written title titled volume pages page issue
     number numbers percentage percent proportion share fraction many much long often value values result results
     data figure figures reported report name named called mentioned list describe kind type exactly specifically
@@ -68,10 +61,13 @@ _UNITS = {
     "brand": (re.compile(r"\b(?:brand|trade|proprietary|commercial)[ -]?names?\b|\bmarketed (?:as|under)\b|"
                          r"\bsold (?:as|under)\b", re.I),
               re.compile(r"\b[a-z][a-z-]{3,}\s*\([A-Z][a-z]{2,}[a-z-]*[®™]?\)")),
+    # "What did X find?": a figure that reports a result answers it (language/english.toml)
+    "result": (pattern("english", "open_results"), pattern("english", "result_figure", 0)),
     "calendar": (re.compile(r"^\s*(?:and\s+)?when\b|\b(?:what|which|in what) (?:year|date|month|day)\b", re.I),
              re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)\b"
                         r"|\b(?:19|20)\d{2}\b(?![-–.]\d)")),
 }
+SOFT_UNITS = frozenset({"result"})
 _ABBREVIATION = re.compile(r"([A-Za-z][\w’'-]*(?:\s+[\w’'-]+){0,7})\s+[(\[]([A-Za-z][A-Za-z0-9]{1,9})s?[)\]]")
 _FOCUS = re.compile(
     r"\b(?:what|which)(?:'s|’s)?\s+(?:(?:was|were|is|are|has|have|had)\s+)?(?:the\s+|a\s+|an\s+|its\s+|their\s+)?"
@@ -97,7 +93,7 @@ _ASKS_NUMBER = re.compile(
     r"grade|days?|months?|years?|version|category|status)\b|%",
     re.I,
 )
-_ROLES = "experts? speakers? doctors? physicians? moderators? authors? investigators? researchers? clinicians? oncologists?"
+_ROLES = " ".join(f"{r}s?" for r in sorted(words("english", "roles")))
 _ASKS_PERSON = re.compile(r"^\s*(?:and\s+)?who\b|\bwhich (?:" + "|".join(_ROLES.split()) + r")\b|\bwhose\b|\bauthors?\b|\bwrote\b",
                           re.I)
 # "Which experts ...": the role names the kind of answer (a person), not something the answer must say
@@ -134,7 +130,8 @@ class QueryTerms:
 
     @property
     def units(self) -> set[str]:
-        return self.wants & set(_UNITS)
+        """The units an answer's number must carry (a result figure is preferred, never required)."""
+        return self.wants & set(_UNITS) - SOFT_UNITS
 
     @property
     def attribute_total(self) -> float:
@@ -227,9 +224,9 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     wants = set()
     # an elliptical follow-up ("And the IFM 2014-01 study?") asks what the rewritten query asks
     probe = question if _WH.search(question) else query
-    for name, pattern in (("reference", _ASKS_REFERENCE), ("person", _ASKS_PERSON), ("date", _ASKS_DATE),
-                          ("number", _ASKS_NUMBER)):
-        if pattern.search(probe):
+    for name, asks in (("reference", _ASKS_REFERENCE), ("person", _ASKS_PERSON), ("date", _ASKS_DATE),
+                       ("number", _ASKS_NUMBER)):
+        if asks.search(probe):
             wants.add(name)
     for unit, (asks, _) in _UNITS.items():
         if asks.search(probe):
@@ -335,7 +332,7 @@ def naming_tokens(text: str, name_words: frozenset[str]) -> list[str]:
 
 
 # Trial end points: a sentence reporting one of them does not answer a question about another.
-END_POINTS = ("os", "pfs", "ttp", "orr", "dor", "efs", "dfs", "cr", "pr", "vgpr", "mrd")
+END_POINTS = tuple(pack("oncology")["end_points"]["names"])
 
 
 @lru_cache(maxsize=1)
@@ -546,13 +543,7 @@ def names_by_document(catalog: Catalog) -> dict[str, frozenset[str]]:
 
 # Capitalised words, codes with digits ("A061202", "2014-01") and their runs: "Alliance A061202", "IFM 2014-01".
 _ENTITY = re.compile(r"(?:[A-Z][\w’'-]*|(?<![\d.])\d+[-–]\d+(?![\d.])|[A-Z]*\d+[A-Z]\w*)(?:\s+(?:[A-Z][\w’'-]*|\d[\w–-]*))*")
-_LEADING = {
-    "what", "who", "whom", "whose", "how", "which", "when", "where", "why", "is", "was", "were", "are", "did",
-    "does", "do", "the", "in", "and", "a", "an", "tell", "please", "can", "could", "give", "list", "describe",
-    "explain", "what's", "who's", "also", "then", "so", "ok", "okay", "for", "of", "on", "with", "by", "at", "to",
-    "i", "it", "its", "they", "their", "that", "this", "these", "those", "and", "or", "but", "if", "according",
-    "according", "summarize", "show", "name", "compare", "should", "would", "will", "has", "have", "had",
-}
+_LEADING = set(words("english", "leading"))
 # "What’s", "who's": a question word, whichever apostrophe the keyboard typed
 _CONTRACTED = frozenset(w + "'s" for w in ("what", "who", "how", "where", "when", "why", "which", "that", "it", "there", "here"))
 

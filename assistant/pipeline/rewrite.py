@@ -10,10 +10,12 @@ import re
 from dataclasses import dataclass, field
 
 from assistant.inputs import Turn
+from assistant.language import words
 from assistant.pipeline.question import _LEADING, entities, focus_span
 from assistant.pipeline.rules import ALL_ON, Rules
 from index.lexical import tokenize
 
+_ATTRIBUTION_TOKENS = frozenset(t for w in words("english", "attribution") for t in tokenize(w, drop_stopwords=False))
 _PRONOUN = re.compile(r"\b(its|their|it|they|them|he|she|his|her|him)\b", re.I)
 _PERSONAL = {"he", "she", "his", "her", "him"}
 _SPEAKER_IN_TEXT = re.compile(r"[”\"]\s*,?\s*([A-Z][\w'’-]+)\s+(?:said|says|noted|explained|commented|added|stated)\b")
@@ -25,6 +27,15 @@ _ATTRIBUTION = re.compile(
     r"|\bwho\b.*\b(that|this)\b\s*\??\s*$",
     re.I,
 )
+
+
+def _is_measure(entity: str) -> bool:
+    return entity.isupper() and len(entity) <= 5
+
+
+def _content_tokens(question: str) -> list[str]:
+    """The question's own content words: not question words, function words or attribution verbs."""
+    return [t for t in tokenize(question) if t not in _LEADING and t not in _ATTRIBUTION_TOKENS]
 
 
 def _salience(entity: str) -> tuple[int, int]:
@@ -46,8 +57,10 @@ class _Focus:
     people: frozenset[str] = frozenset()  # the people the corpus knows
 
     def best(self) -> str:
-        if self.entities:
-            return max(self.entities, key=_salience)
+        # a measure's acronym ("OS") is what was asked about, not what "it" or "they" refers to
+        things = [e for e in self.entities if not _is_measure(e)] or self.entities
+        if things:
+            return max(things, key=_salience)
         return self.topic_words
 
     def after_user(self, resolved: str) -> None:
@@ -55,7 +68,9 @@ class _Focus:
         found = entities(resolved)
         if found:
             self.entities = found
-        words = [t for t in tokenize(resolved) if t not in _LEADING and len(t) > 1]
+        # the words as written (the index's stems would read "pomali dexame")
+        words = [w for w in re.findall(r"[A-Za-z][\w’'-]*", resolved)
+                 if w.lower() not in _LEADING and tokenize(w) and len(w) > 2]
         if words:
             self.topic_words = " ".join(words[:8])
         self._note_person(resolved)
@@ -87,10 +102,11 @@ class RuleRewriter:
         self.rules = rules
 
     def rewrite(self, question: str, history: list[Turn]) -> str:
-        return rewrite_query(question, history, self.people)
+        return rewrite_query(question, history, self.people, self.rules)
 
 
-def rewrite_query(question: str, history: list[Turn], people: frozenset[str] = frozenset()) -> str:
+def rewrite_query(question: str, history: list[Turn], people: frozenset[str] = frozenset(),
+                  rules: Rules = ALL_ON) -> str:
     """A standalone search query for ``question`` given earlier turns (unchanged when standalone).
 
     Args:
@@ -101,20 +117,21 @@ def rewrite_query(question: str, history: list[Turn], people: frozenset[str] = f
     focus = _Focus(people=people)
     for turn in history:
         if turn.role == "user":
-            focus.after_user(_resolve(turn.content, focus))
+            focus.after_user(_resolve(turn.content, focus, rules))
         else:
             focus.after_assistant(turn.content)
-    return _resolve(question, focus)
+    return _resolve(question, focus, rules)
 
 
-def _resolve(question: str, focus: _Focus) -> str:
+def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON) -> str:
     if not focus.question and not focus.answer:
         return question
     # acronyms of measures ("OS", "PFS") are what is asked about, not who or which trial
     own = [e for e in entities(question) if not (e.isupper() and len(e) <= 5)]
-    if (_ATTRIBUTION.search(question) and focus.answer and not _has_quote(question)
-            and len([t for t in tokenize(question) if t not in _LEADING]) <= 2):
-        # "Who said that?": "that" is the last answer
+    content = _content_tokens(question)
+    bare = not content if rules.on("no-carry-over") else len([t for t in tokenize(question) if t not in _LEADING]) <= 2
+    if _ATTRIBUTION.search(question) and focus.answer and not _has_quote(question) and bare:
+        # "Who said that?": "that" is the last answer ("Who said there was more neutropenia?" is its own question)
         return f"{question} \u201c{_clip(focus.answer, 300)}\u201d"
     ellipsis = _ELLIPSIS.match(question)
     if ellipsis and focus.question:
@@ -129,7 +146,7 @@ def _resolve(question: str, focus: _Focus) -> str:
         if not rest:
             return focus.question
         if _WH_START.match(rest):  # "And how many patients?": a new question about the same thing
-            return _resolve(rest[:1].upper() + rest[1:], focus)
+            return _resolve(rest[:1].upper() + rest[1:], focus, rules)
         swapped = _swap_focus(focus.question, rest)
         if swapped:
             return swapped
@@ -148,7 +165,22 @@ def _resolve(question: str, focus: _Focus) -> str:
             word = m.group(1).lower()
             return f"{target}’s" if word in ("its", "their", "his", "her") else target
         return _PRONOUN.sub(swap, question, count=1)
+    if rules.on("no-carry-over") and _names_own_subject(question):
+        # a question with its own subject ("What dose of ixazomib is used?") takes nothing from history
+        return question
     return f"{question.rstrip()} ({target})"
+
+
+# General-English frequency (wordfreq's Zipf scale) below which a word is a technical term: a
+# question that uses one ("ixazomib", "neutropenia") names its own subject.
+_SUBJECT_ZIPF = 3.0
+
+
+def _names_own_subject(question: str) -> bool:
+    from wordfreq import zipf_frequency
+
+    return any(len(w) >= 5 and zipf_frequency(w.lower(), "en") < _SUBJECT_ZIPF
+               for w in re.findall(r"[A-Za-z][A-Za-z-]+", question))
 
 
 _WH_START = re.compile(r"^(?:what|which|who|whom|whose|when|where|why|how)\b", re.I)

@@ -162,12 +162,17 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
     return terms, candidates
 
 
-def analyse_for(question: str, query: str, catalog: Catalog, lexicon, doc_id: str | None) -> QueryTerms:
+def analyse_for(question: str, query: str, catalog: Catalog, lexicon, doc_id: str | None,
+                rules: Rules = ALL_ON) -> QueryTerms:
     """The question weighed by one document's statistics and names (None: the whole corpus)."""
     if doc_id is None:
-        return analyse(question, query, catalog, lexicon.entities)
-    return analyse(question, query, catalog, lexicon.names_by_doc.get(doc_id, frozenset()), doc_id=doc_id,
-                   corpus_names=lexicon.entities, corpus_name_words=lexicon.name_words)
+        terms = analyse(question, query, catalog, lexicon.entities)
+    else:
+        terms = analyse(question, query, catalog, lexicon.names_by_doc.get(doc_id, frozenset()), doc_id=doc_id,
+                        corpus_names=lexicon.entities, corpus_name_words=lexicon.name_words)
+    if not rules.on("open-question"):
+        terms.wants.discard("result")
+    return terms
 
 
 def _score(c: "Candidate", w: Weights, known_share: float = 1.0) -> float:
@@ -269,7 +274,7 @@ def _names_a_topic(text: str, lexicon, doc_id: str) -> bool:
 
 # How much holding the asked-for kind of thing is worth: a question about a journal or DOI is
 # answered by a bibliography entry whatever its wording; a number is a weaker cue.
-_TYPE_BONUS = {"reference": 0.3, "bibliography": 0.3, "person": 0.15, "brand": 0.15, "percent": 0.15, "duration": 0.15, "count": 0.15,
+_TYPE_BONUS = {"result": 0.15, "reference": 0.3, "bibliography": 0.3, "person": 0.15, "brand": 0.15, "percent": 0.15, "duration": 0.15, "count": 0.15,
                "ratio": 0.15, "money": 0.15, "dose": 0.15, "age": 0.15, "calendar": 0.15, "date": 0.12, "number": 0.1}
 
 

@@ -100,8 +100,8 @@ class Speller:
             return best.term
         english = english_words()
         near = [w for w in _edits1(lower) if w in english]
-        if near:
-            return min(near, key=lambda w: (-english[w], w))
+        if near:  # a word the corpus uses first ("evry" → "every" in an article that says "every", not "very")
+            return min(near, key=lambda w: (w not in self.corpus, -english[w], w))
         return None
 
     def correct(self, text: str, typos: bool = True, variants: bool = True) -> str:
