@@ -7,10 +7,12 @@ a part given to the constructor, so a baseline is just a pipeline with other par
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from assistant.inputs import Turn
+from assistant.language import pattern
 from assistant.pipeline.compose import Composed, ExtractiveComposer, abstention
 from assistant.pipeline.decide import decide, not_a_question
 from assistant.pipeline.retrieve import HybridRetriever, Retrieved, candidate_passages, documents_to_try
@@ -23,8 +25,53 @@ from assistant.pipeline.verify import GroundingVerifier
 from assistant.settings import Settings
 from index.catalog import Catalog
 from index.embedding import Embedder
+from index.lexical import tokenize
 
 TRACE_CANDIDATES = 5  # top candidates (with features) kept in a trace
+MAX_PARTS = 3  # parts of one question answered separately
+MIN_PART_CHARS = 280  # the length one part's answer may take at least
+_MARKER = re.compile(r"\[(\d{1,2})\]")
+
+
+def split_parts(question: str) -> list[str]:
+    """The parts of a question that asks two or three things ("How many patients..., and what was the HR?").
+
+    Where a question divides is language knowledge (``english.toml`` ``part_break``); a piece without
+    two content words of its own is no part ("what and why?").
+    """
+    pieces = [p.strip(" ,;") for p in pattern("english", "part_break").split(question) if p and p.strip(" ,;")]
+    if len(pieces) < 2 or len(pieces) > MAX_PARTS or any(len(tokenize(p)) < 2 for p in pieces):
+        return [question]
+    return [p if p.endswith("?") else p + "?" for p in pieces]
+
+
+def combine_parts(parts: list[str], answered: list[Composed]) -> Composed:
+    """One answer from the answers to each part: each part's sentences with their citations renumbered
+    (a passage cited twice keeps one number), and the parts the article does not report said so."""
+    if all(a.abstained for a in answered):
+        return answered[0]
+    texts: list[str] = []
+    citations: list[dict] = []
+    seen_quotes: dict[tuple[str, str], int] = {}
+    for part, composed in zip(parts, answered):
+        if composed.abstained:
+            texts.append(f"Not reported in the article: {part}")
+            continue
+        numbers: dict[int, int] = {}
+        new = False
+        for c in composed.citations:
+            key = (c["chunk_id"], c["quote"])
+            if key not in seen_quotes:
+                seen_quotes[key] = len(citations) + 1
+                citations.append({**c, "n": seen_quotes[key]})
+                new = True
+            numbers[c["n"]] = seen_quotes[key]
+        if new:  # the same sentences answering two parts are quoted once
+            texts.append(_MARKER.sub(lambda m: f"[{numbers.get(int(m.group(1)), int(m.group(1)))}]", composed.text))
+    done = [a for a in answered if not a.abstained]
+    return Composed(text=" ".join(texts), abstained=False, citations=citations,
+                    confidence=min(a.confidence for a in done), features={"parts": len(parts)},
+                    ranking=list(dict.fromkeys(cid for a in answered for cid in a.ranking)))
 
 
 @dataclass
@@ -60,17 +107,31 @@ class Pipeline:
                 question = self.speller.correct(question, typos=self.rules.on("spelling"),
                                                 variants=self.rules.on("variants"))
         trace.corrected = question
-        with trace.stage("rewrite"):
-            query = self.rewriter.rewrite(question, list(history))
-        trace.query = query
-        with trace.stage("retrieve"):
-            retrieved = self._retrieve(query, scope)
-        composed = self._answer(question, query, retrieved, scope, trace)
-        # the passages as the answer stage ranked them, then the rest of the fused list
-        composed.ranking = list(dict.fromkeys(composed.ranking + [r.chunk_id for r in retrieved]))
-        with trace.stage("verify"):
-            passages = candidate_passages(retrieved, self.catalog, self.settings.candidate_passages)
-            composed = self.verifier.verify(composed, passages)
+        parts = split_parts(question) if self.rules.on("two-part") else [question]
+        trace.parts = parts if len(parts) > 1 else []
+        settings = self.settings
+        if len(parts) > 1:  # each part gets its share of the answer's length
+            settings = replace(settings, max_answer_sentences=min(2, settings.max_answer_sentences),
+                               max_answer_chars=max(MIN_PART_CHARS, settings.max_answer_chars // len(parts)))
+        answered: list[Composed] = []
+        queries: list[str] = []
+        context = list(history)
+        for part in parts:
+            with trace.stage("rewrite"):
+                query = self.rewriter.rewrite(part, context)
+            queries.append(query)
+            with trace.stage("retrieve"):
+                retrieved = self._retrieve(query, scope)
+            composed = self._answer(part, query, retrieved, scope, trace, settings)
+            # the passages as the answer stage ranked them, then the rest of the fused list
+            composed.ranking = list(dict.fromkeys(composed.ranking + [r.chunk_id for r in retrieved]))
+            with trace.stage("verify"):
+                passages = candidate_passages(retrieved, self.catalog, settings.candidate_passages)
+                composed = self.verifier.verify(composed, passages)
+            answered.append(composed)
+            context.append(Turn("user", part))  # a later part may lean on an earlier one ("and what was its HR?")
+        trace.query = " | ".join(queries)
+        composed = answered[0] if len(answered) == 1 else combine_parts(parts, answered)
         trace.decision = {"abstained": composed.abstained, "reason": composed.reason,
                           "rule": trace.decision.get("rule", ""), "confidence": round(composed.confidence, 4),
                           "composer": composed.composer}
@@ -85,7 +146,7 @@ class Pipeline:
         return [replace(r, rank=i) for i, r in enumerate(merged)]
 
     def _answer(self, question: str, query: str, retrieved: list[Retrieved], scope: frozenset[str] | None,
-                trace: Trace) -> Composed:
+                trace: Trace, settings: Settings) -> Composed:
         """Each document among the candidates is judged on its own: the question's words are weighed by
         that document's statistics and checked against the names it uses, so an article's answers do
         not shift as unrelated documents join the index. Documents are tried in order of retrieval
@@ -94,7 +155,7 @@ class Pipeline:
         In an index of many documents the first search finds the documents; a second search inside
         each finds its passages, which a crowd of other documents' near-misses may have pushed out.
         """
-        settings, catalog = self.settings, self.catalog
+        catalog = self.catalog
         passages = candidate_passages(retrieved, catalog, settings.candidate_passages)
         if not passages:
             return abstention([], reason="no passage was found")

@@ -136,6 +136,13 @@ def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON) -> str:
     ellipsis = _ELLIPSIS.match(question)
     if ellipsis and focus.question:
         rest = question[ellipsis.end():].strip()
+        if own and rules.on("no-carry-over") and len(_content_tokens(rest)) > len(_content_tokens(" ".join(own))):
+            # "And the median TTP in IFM 2014-01?": a new subject and its own focus, asked the way the
+            # last question was ("What was the ...")
+            span = focus_span(focus.question)
+            if span is not None:
+                noun = re.sub(r"^(?:the|its|their|a|an)\s+", "", rest.rstrip("?.! "), flags=re.I)
+                return focus.question[:span[0]] + noun + "?"
         if own and focus.entities:
             swapped = focus.question
             for old in sorted(focus.entities, key=len, reverse=True):

@@ -22,6 +22,7 @@ RULES: dict[str, str] = {
     "other-end-point": "a sentence reporting another end point than asked does not answer",
     "about-other": "a sentence naming another institution or trial, and none asked about, does not answer",
     "lean-back": "a sentence that leans on the one before it is quoted with it",
+    "speaker": "a quote asked 'who' about comes with the sentence that names its speaker",
     "restates-question": "a sentence that only restates the question is followed by the next one",
     "comparison": "a comparison of two named things is answered with one sentence about each",
     "adaptive-fusion": "the lexical/dense weight follows how much of the question the document's words cover",

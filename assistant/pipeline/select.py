@@ -104,6 +104,21 @@ def select(best: Candidate, candidates: list[Candidate], terms: QueryTerms,
             covered |= other.covered
     while len(chosen) > 1 and sum(len(c.sentence.text) + 5 for c in chosen) > settings.max_answer_chars:
         chosen.pop()
+    if rules.on("speaker") and "person" in terms.wants:
+        chosen = _with_speaker(chosen, candidates)
+    return chosen
+
+
+def _with_speaker(chosen: list[Candidate], candidates: list[Candidate]) -> list[Candidate]:
+    """"Who said ...?" answered by a quote: the quote's sentence that names its speaker ("…,” Patel
+    said.") joins the answer when the chosen sentences do not name them."""
+    for c in list(chosen):
+        speaker = c.chunk.speaker
+        if not speaker or any(speaker in o.sentence.text for o in chosen if o.chunk is c.chunk):
+            continue
+        naming = next((o for o in candidates if o.chunk is c.chunk and speaker in o.sentence.text), None)
+        if naming is not None and naming not in chosen:
+            chosen.insert(chosen.index(c) + 1, naming)
     return chosen
 
 
