@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--qa", type=Path, help="JSON-lines QA file, e.g. eval/qa.jsonl")
     which.add_argument("--split", choices=("dev", "test", "both"),
                        help="the dev or test split of every QA file (eval/splits.py), or both side by side")
+    parser.add_argument("--eval-dir", type=Path, help="with --split: the folder of qa.jsonl and the blind files (default eval/)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (predictions.jsonl, report.json/.md, metrics.png)")
     parser.add_argument("--baselines", action="store_true", help="also run the BM25-only, dense-only and LangChain-recipe baselines")
     parser.add_argument("--data-dir", help="where the index lives (env ASSISTANT_DATA_DIR); built there if missing")
@@ -81,12 +82,15 @@ def run(args: argparse.Namespace, command: str) -> int:
 def _runs(args: argparse.Namespace) -> dict[str, tuple[str, list]]:
     """What to evaluate: run name -> (where its items come from, the items)."""
     from eval.dataset import load_items
-    from eval.splits import BLIND_FILES, ORIGINAL_FILE, load_split
+    from eval.splits import BLIND_FILES, EVAL_DIR, ORIGINAL_FILE, load_split
 
     if args.qa is not None:
         return {"qa": (str(args.qa), load_items(args.qa))}
+    folder = args.eval_dir or EVAL_DIR
+    where = "eval" if args.eval_dir is None else str(args.eval_dir)
     splits = ("dev", "test") if args.split == "both" else (args.split,)
-    return {s: (f"eval/{ORIGINAL_FILE} ({s} by id hash) + eval/{BLIND_FILES[s]}", load_split(s)) for s in splits}
+    return {s: (f"{where}/{ORIGINAL_FILE} ({s} by id hash) + {where}/{BLIND_FILES[s]}", load_split(s, folder))
+            for s in splits}
 
 
 if __name__ == "__main__":
