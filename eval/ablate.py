@@ -77,7 +77,9 @@ def load_rules(settings_type: type | None = None) -> dict[str, str]:
             "python -m eval.ablate needs the staged answering pipeline (issue 11), whose named rules are listed "
             "in assistant/pipeline/rules.py.") from None
     if settings_type is None:
-        from assistant.settings import Settings as settings_type
+        from assistant.settings import Settings
+
+        settings_type = Settings
     if "disabled_rules" not in {f.name for f in dataclasses.fields(settings_type)}:
         raise AblationError(f"{settings_type.__name__} has no field disabled_rules: a rule cannot be turned off. "
                             "Add `disabled_rules: tuple[str, ...] = ()` to assistant/settings.py.")
