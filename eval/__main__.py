@@ -65,7 +65,8 @@ def run(args: argparse.Namespace, command: str) -> int:
             systems += build_baselines(assistant, load_documents([settings.corpus_dir]), Path(scratch))
         if args.split != "both":
             [(qa_file, items)] = runs.values()
-            report = run_eval(items, systems, args.out, meta={**meta, "qa_file": qa_file})
+            split = {"split": args.split} if args.split else {}
+            report = run_eval(items, systems, args.out, meta={**meta, "qa_file": qa_file, **split})
             print(headline_table(report))
             print(f"\nwrote {args.out}/predictions.jsonl, report.json, report.md, metrics.png")
             return 0

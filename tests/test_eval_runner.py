@@ -216,3 +216,21 @@ def test_cli_split_both_writes_each_split_and_one_report_side_by_side(settings, 
     assert rows["two-part"].startswith("| two-part | 1 | 0 | ") and rows["two-part"].endswith("| n/a | n/a |")
     assert rows["typo"].startswith("| typo | 0 | 1 | n/a | ")
     assert rows["**all**"].startswith("| **all** | 2 | 2 | ")
+
+
+def test_one_split_is_read_from_the_split_files_before_any_model_loads(tmp_path):
+    from eval.__main__ import _runs, build_parser
+    from eval.splits import BLIND_FILES, ORIGINAL_FILE
+
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    _write(folder / ORIGINAL_FILE, ANSWERABLE, UNANSWERABLE)  # brand -> dev, weather -> test
+    _write(folder / BLIND_FILES["dev"], {**ANSWERABLE, "id": "d-1"})
+    _write(folder / BLIND_FILES["test"], {**ANSWERABLE, "id": "t-1"})
+    args = build_parser().parse_args(["--split", "dev", "--eval-dir", str(folder), "--out", str(tmp_path / "o")])
+    [(name, (source, items))] = _runs(args).items()
+    assert name == "dev" and [it.id for it in items] == ["brand", "d-1"]
+    assert source == f"{folder}/{ORIGINAL_FILE} (dev by id hash) + {folder}/{BLIND_FILES['dev']}"
+    _write(folder / BLIND_FILES["test"], "{broken")
+    with pytest.raises(QAFormatError, match="line 1: not valid JSON"):
+        _runs(args)  # every split file is checked, whichever split is asked for
