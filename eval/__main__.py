@@ -1,4 +1,7 @@
-"""`python -m eval --qa FILE --out DIR [--baselines] [--data-dir D]`: score the assistant (and baselines).
+"""`python -m eval (--qa FILE | --split dev|test|both) --out DIR [--baselines] [--data-dir D]`: score the assistant.
+
+``--split both`` runs dev and test (eval/splits.py) into DIR/dev and DIR/test and writes one report
+(report.md, report.json) at DIR with the two side by side and the gap between them.
 
 Errors become one line on stderr and exit code 1 (a traceback with ASSISTANT_DEBUG=1).
 """
@@ -6,6 +9,7 @@ Errors become one line on stderr and exit code 1 (a traceback with ASSISTANT_DEB
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import tempfile
@@ -16,7 +20,11 @@ from assistant.cli import offline_environment, with_clean_errors
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m eval", description="Answer and score a QA set; write predictions and a report.")
-    parser.add_argument("--qa", type=Path, required=True, help="JSON-lines QA file, e.g. eval/qa.jsonl")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--qa", type=Path, help="JSON-lines QA file, e.g. eval/qa.jsonl")
+    which.add_argument("--split", choices=("dev", "test", "both"),
+                       help="the dev or test split of every QA file (eval/splits.py), or both side by side")
+    parser.add_argument("--eval-dir", type=Path, help="with --split: the folder of qa.jsonl and the blind files (default eval/)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (predictions.jsonl, report.json/.md, metrics.png)")
     parser.add_argument("--baselines", action="store_true", help="also run the BM25-only, dense-only and LangChain-recipe baselines")
     parser.add_argument("--data-dir", help="where the index lives (env ASSISTANT_DATA_DIR); built there if missing")
@@ -32,21 +40,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, command: str) -> int:
     from assistant.settings import load_settings
-    from eval.dataset import load_items
 
-    items = load_items(args.qa)  # a malformed file fails before the model loads
+    runs = _runs(args)  # a malformed file fails before the model loads
     settings = load_settings(data_dir=args.data_dir)
 
-    from eval.report import headline_table
+    from eval.report import combine_splits, headline_table, split_headline_table, write_split_markdown
     from eval.runner import AssistantSystem, open_assistant, run_eval
 
     assistant = open_assistant(settings)
     meta = {
         "command": command,
-        "qa_file": str(args.qa),
         "index": {k: v for k, v in assistant.catalog.recipe.items() if k != "documents"},
         "settings": {k: getattr(settings, k) for k in ("collection", "dense_k", "lexical_k", "candidate_passages",
-                                                       "max_answer_sentences", "max_answer_chars", "abstain_below")},
+                                                       "max_answer_sentences", "max_answer_chars", "abstain_below",
+                                                       "disabled_rules") if hasattr(settings, k)},
         "chroma": settings.chroma_url or "embedded",
     }
     with tempfile.TemporaryDirectory(prefix="eval-baselines-") as scratch:
@@ -56,10 +63,35 @@ def run(args: argparse.Namespace, command: str) -> int:
             from eval.baselines import build_baselines
 
             systems += build_baselines(assistant, load_documents([settings.corpus_dir]), Path(scratch))
-        report = run_eval(items, systems, args.out, meta=meta)
-    print(headline_table(report))
-    print(f"\nwrote {args.out}/predictions.jsonl, report.json, report.md, metrics.png")
+        if args.split != "both":
+            [(qa_file, items)] = runs.values()
+            split = {"split": args.split} if args.split else {}
+            report = run_eval(items, systems, args.out, meta={**meta, "qa_file": qa_file, **split})
+            print(headline_table(report))
+            print(f"\nwrote {args.out}/predictions.jsonl, report.json, report.md, metrics.png")
+            return 0
+        reports = {split: run_eval(items, systems, args.out / split, meta={**meta, "qa_file": qa_file, "split": split})
+                   for split, (qa_file, items) in runs.items()}
+    combined = combine_splits(reports, meta)
+    (args.out / "report.json").write_text(json.dumps(combined, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_split_markdown(combined, args.out / "report.md")
+    print(split_headline_table(reports))
+    print(f"\nwrote {args.out}/report.md, report.json and each split's outputs in {args.out}/dev, {args.out}/test")
     return 0
+
+
+def _runs(args: argparse.Namespace) -> dict[str, tuple[str, list]]:
+    """What to evaluate: run name -> (where its items come from, the items)."""
+    from eval.dataset import load_items
+    from eval.splits import BLIND_FILES, EVAL_DIR, ORIGINAL_FILE, load_split
+
+    if args.qa is not None:
+        return {"qa": (str(args.qa), load_items(args.qa))}
+    folder = args.eval_dir or EVAL_DIR
+    where = "eval" if args.eval_dir is None else str(args.eval_dir)
+    splits = ("dev", "test") if args.split == "both" else (args.split,)
+    return {s: (f"{where}/{ORIGINAL_FILE} ({s} by id hash) + {where}/{BLIND_FILES[s]}", load_split(s, folder))
+            for s in splits}
 
 
 if __name__ == "__main__":

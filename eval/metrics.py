@@ -168,6 +168,7 @@ def summarise(scores: Sequence[ItemScore]) -> dict:
         "items": len(scores),
         "answerable": len(answerable),
         "unanswerable": len(scores) - len(answerable),
+        "right": _mean([s.right for s in scores]),
         "answer_accuracy": _mean([bool(s.answer_correct) for s in answerable]),
         "citation_accuracy": _mean([bool(s.citation_correct) for s in answerable]),
         "abstention_precision": abstention["precision"],
@@ -196,6 +197,20 @@ def wins_and_losses(system: Sequence[ItemScore], other: Sequence[ItemScore]) -> 
         "wins": [s.id for s in system if s.id in theirs and s.right and not theirs[s.id]],
         "losses": [s.id for s in system if s.id in theirs and not s.right and theirs[s.id]],
     }
+
+
+def split_gap(dev: Mapping, test: Mapping) -> dict[str, float | None]:
+    """``test - dev`` for every numeric metric both have (None where either is undefined).
+
+    Negative for a rate means the answerer does worse on the split it was never tuned on.
+    """
+    gap: dict[str, float | None] = {}
+    for name, value in dev.items():
+        other = test.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float, type(None))):
+            continue
+        gap[name] = None if value is None or other is None else other - value
+    return gap
 
 
 def below_thresholds(summary: Mapping, thresholds: Mapping[str, float]) -> list[str]:

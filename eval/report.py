@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from eval.dataset import QAItem
-from eval.metrics import ANSWER_MAX_CHARS, has_key_facts
+from eval.metrics import ANSWER_MAX_CHARS, has_key_facts, split_gap
 
 LABELS = {
     "answer_accuracy": "Answer accuracy",
@@ -44,6 +44,91 @@ def headline_table(report: dict) -> str:
         cells = [format_value(name, report["metrics"][s]["overall"][name]) for s in systems]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def format_gap(name: str, value) -> str:
+    """A signed difference in the metric's own format ("+0.012", "-3", "n/a")."""
+    if value is None:
+        return "n/a"
+    text = format_value(name, abs(value))
+    return ("-" if value < 0 else "+") + text
+
+
+def split_headline_table(reports: Mapping[str, dict]) -> str:
+    """Metrics as rows; for each system, dev, test and the gap (test - dev) as columns."""
+    dev, test = reports["dev"], reports["test"]
+    systems = dev["systems"]
+    header = "| Metric | " + " | ".join(f"{s} dev | {s} test | {s} gap" for s in systems) + " |"
+    lines = [header, "|---|" + "---:|" * (3 * len(systems))]
+    for name, label in LABELS.items():
+        cells = []
+        for s in systems:
+            d, t = dev["metrics"][s]["overall"][name], test["metrics"][s]["overall"][name]
+            cells += [format_value(name, d), format_value(name, t),
+                      format_gap(name, None if d is None or t is None else t - d)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def split_kind_table(reports: Mapping[str, dict], metric: str = "right") -> str:
+    """Kinds as rows (dev's first, then test's new ones): items per split, then ``metric`` dev/test/gap per system."""
+    dev, test = reports["dev"], reports["test"]
+    systems = dev["systems"]
+    kinds = list(dict.fromkeys([*dev["metrics"][systems[0]]["by_kind"], *test["metrics"][systems[0]]["by_kind"]]))
+    lines = ["| Kind | dev items | test items | " + " | ".join(f"{s} dev | {s} test | {s} gap" for s in systems) + " |",
+             "|---|---:|---:|" + "---:|" * (3 * len(systems))]
+    for kind in kinds:
+        per_split = [r["metrics"][systems[0]]["by_kind"].get(kind, {}) for r in (dev, test)]
+        cells = [str(m.get("items", 0)) for m in per_split]
+        for s in systems:
+            d = dev["metrics"][s]["by_kind"].get(kind, {}).get(metric)
+            t = test["metrics"][s]["by_kind"].get(kind, {}).get(metric)
+            cells += [format_value(metric, d), format_value(metric, t),
+                      format_gap(metric, None if d is None or t is None else t - d)]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    cells = [str(dev["items"]), str(test["items"])]
+    for s in systems:
+        d, t = dev["metrics"][s]["overall"].get(metric), test["metrics"][s]["overall"].get(metric)
+        cells += [format_value(metric, d), format_value(metric, t),
+                  format_gap(metric, None if d is None or t is None else t - d)]
+    lines.append("| **all** | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def combine_splits(reports: Mapping[str, dict], meta: Mapping | None = None) -> dict:
+    """One report of a dev run and a test run: both reports whole, and the gap (test - dev) per system."""
+    dev, test = reports["dev"], reports["test"]
+    return {
+        **(meta or {}),
+        "splits": {"dev": dev, "test": test},
+        "gap": {s: {"overall": split_gap(dev["metrics"][s]["overall"], test["metrics"][s]["overall"]),
+                    "by_kind": {k: split_gap(m, test["metrics"][s]["by_kind"][k])
+                                for k, m in dev["metrics"][s]["by_kind"].items() if k in test["metrics"][s]["by_kind"]}}
+                for s in dev["systems"]},
+    }
+
+
+def write_split_markdown(combined: Mapping, path: Path) -> None:
+    """The combined report: headline and per-kind tables with dev and test side by side, and the gap."""
+    dev, test = combined["splits"]["dev"], combined["splits"]["test"]
+    reports = combined["splits"]
+    main = dev["systems"][0]
+    parts = ["# Evaluation report: dev and test", ""]
+    if combined.get("command"):
+        parts += [f"Command: `{combined['command']}`", ""]
+    parts += [f"dev: {dev['items']} items, test: {test['items']} items (see eval/splits.py). The answerer may be "
+              "tuned and calibrated on dev only; test is never looked at to tune anything. Gap = test - dev "
+              "(negative: worse on the split it was not tuned on). Each split's own report, predictions and misses "
+              "are in dev/ and test/.", ""]
+    parts += ["## Headline metrics", "", split_headline_table(reports), ""]
+    parts += ["## Items right per kind", "", "Right = answered correctly when answerable, abstained when not.", "",
+              split_kind_table(reports, "right"), ""]
+    parts += ["## Answer accuracy per kind", "", split_kind_table(reports, "answer_accuracy"), ""]
+    for split, report in reports.items():
+        wrong = report["wrong"][main]
+        parts += [f"- {main} wrong on {split} ({len(wrong)}): {', '.join(wrong) or '-'}"]
+    parts.append("")
+    Path(path).write_text("\n".join(parts), encoding="utf-8")
 
 
 def write_markdown(report: dict, items: Sequence[QAItem], predictions: dict[str, list[dict]], path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The quality gate: the assistant on eval/qa.jsonl must stay at or above eval/thresholds.json.
+"""The quality gate: the assistant on eval/qa.jsonl must stay at or above eval/thresholds.json, and on
+each split (eval/splits.py: dev, test) at or above eval/thresholds_split.json.
 
 Thresholds are the measured values rounded down to 2 decimals and only ever go up; raise them when
 the answerer improves (see docs/evaluation.md).
@@ -13,9 +14,11 @@ import pytest
 
 from eval.dataset import load_items
 from eval.metrics import HEADLINE, below_thresholds
+from eval.splits import SPLITS, load_split
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLDS = json.loads((ROOT / "eval" / "thresholds.json").read_text(encoding="utf-8"))
+SPLIT_THRESHOLDS = json.loads((ROOT / "eval" / "thresholds_split.json").read_text(encoding="utf-8"))
 
 
 def test_thresholds_cover_every_headline_metric():
@@ -23,6 +26,15 @@ def test_thresholds_cover_every_headline_metric():
     assert set(limits) == set(HEADLINE)
     assert limits["unsupported_numbers"] == 0
     assert all(0 < limits[k] <= 1 for k in HEADLINE if k != "unsupported_numbers")
+
+
+def test_split_thresholds_cover_every_headline_metric_of_both_splits():
+    assert {k for k in SPLIT_THRESHOLDS if not k.startswith("_")} == set(SPLITS)
+    for split in SPLITS:
+        limits = SPLIT_THRESHOLDS[split]
+        assert set(limits) == set(HEADLINE), split
+        assert limits["unsupported_numbers"] == 0
+        assert all(0 < limits[k] <= 1 for k in HEADLINE if k != "unsupported_numbers"), split
 
 
 @pytest.fixture(scope="module")
@@ -38,3 +50,18 @@ def test_assistant_meets_the_thresholds_on_the_fixed_qa_set(gate_report):
     report, out = gate_report
     failures = below_thresholds(report["metrics"]["assistant"]["overall"], THRESHOLDS)
     assert not failures, "\n".join(failures) + f"\nSee {out / 'report.md'} for the items that fail."
+
+
+@pytest.fixture(scope="module", params=SPLITS)
+def split_report(request, assistant, tmp_path_factory):
+    from eval.runner import AssistantSystem, run_eval
+
+    out = tmp_path_factory.mktemp(f"eval-gate-{request.param}")
+    report = run_eval(load_split(request.param), [AssistantSystem(assistant)], out, progress=False)
+    return request.param, report, out
+
+
+def test_assistant_meets_the_split_thresholds(split_report):
+    split, report, out = split_report
+    failures = below_thresholds(report["metrics"]["assistant"]["overall"], SPLIT_THRESHOLDS[split])
+    assert not failures, f"{split}: " + "\n".join(failures) + f"\nSee {out / 'report.md'} for the items that fail."

@@ -163,3 +163,74 @@ def test_cli_builds_a_missing_index_then_evaluates(tmp_path, monkeypatch, capsys
     assert (tmp_path / "data" / "chroma").is_dir()
     report = json.loads((out / "report.json").read_text())
     assert report["command"].startswith("python -m eval --qa ") and report["systems"] == ["assistant"]
+
+
+# --- splits ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv", [["--out", "x"], ["--qa", "a.jsonl", "--split", "dev", "--out", "x"],
+                                  ["--split", "train", "--out", "x"]])
+def test_cli_takes_exactly_one_of_qa_and_a_known_split(argv, capsys):
+    from eval.__main__ import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--qa" in err or "--split" in err
+
+
+def test_cli_split_both_writes_each_split_and_one_report_side_by_side(settings, built_index, tmp_path, monkeypatch,
+                                                                     capsys):
+    from eval.__main__ import main
+    from eval.splits import BLIND_FILES, ORIGINAL_FILE, split_of
+
+    for key in [k for k in os.environ if k.startswith("ASSISTANT_")]:
+        monkeypatch.delenv(key)
+    assert (split_of("brand"), split_of("weather")) == ("dev", "test")
+    two_part = {**ANSWERABLE, "id": "d-two", "kind": "two-part", "key_facts": ["Ninlaro", "Pomalyst"],
+                "question": "What are the brand names of ixazomib and of pomalidomide?"}
+    typo = {**ANSWERABLE, "id": "t-typo", "kind": "typo", "question": "Whats the brnad name of ixazomib?"}
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    _write(folder / ORIGINAL_FILE, ANSWERABLE, UNANSWERABLE)
+    _write(folder / BLIND_FILES["dev"], two_part)
+    _write(folder / BLIND_FILES["test"], typo)
+    out = tmp_path / "out"
+    assert main(["--split", "both", "--eval-dir", str(folder), "--out", str(out),
+                 "--data-dir", str(settings.data_dir)]) == 0
+    assert "| Metric | assistant dev | assistant test | assistant gap |" in capsys.readouterr().out
+    for split, ids in (("dev", ["brand", "d-two"]), ("test", ["weather", "t-typo"])):
+        assert all((out / split / name).exists() for name in OUTPUTS)
+        assert [p["id"] for p in _predictions(out / split)] == ids
+    combined = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    dev, test = combined["splits"]["dev"], combined["splits"]["test"]
+    assert (dev["items"], test["items"], dev["split"], test["split"]) == (2, 2, "dev", "test")
+    gap = combined["gap"]["assistant"]["overall"]
+    for name in ("answer_accuracy", "right"):
+        d, t = dev["metrics"]["assistant"]["overall"][name], test["metrics"]["assistant"]["overall"][name]
+        assert gap[name] == pytest.approx(t - d)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "| Metric | assistant dev | assistant test | assistant gap |" in md
+    rows = {line.split(" | ")[0].strip("| "): line for line in md.split("## Items right per kind")[1].splitlines()
+            if line.startswith("| ") and not line.startswith("| Kind")}
+    assert set(rows) == {"fact", "unanswerable", "two-part", "typo", "**all**"}
+    assert rows["two-part"].startswith("| two-part | 1 | 0 | ") and rows["two-part"].endswith("| n/a | n/a |")
+    assert rows["typo"].startswith("| typo | 0 | 1 | n/a | ")
+    assert rows["**all**"].startswith("| **all** | 2 | 2 | ")
+
+
+def test_one_split_is_read_from_the_split_files_before_any_model_loads(tmp_path):
+    from eval.__main__ import _runs, build_parser
+    from eval.splits import BLIND_FILES, ORIGINAL_FILE
+
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    _write(folder / ORIGINAL_FILE, ANSWERABLE, UNANSWERABLE)  # brand -> dev, weather -> test
+    _write(folder / BLIND_FILES["dev"], {**ANSWERABLE, "id": "d-1"})
+    _write(folder / BLIND_FILES["test"], {**ANSWERABLE, "id": "t-1"})
+    args = build_parser().parse_args(["--split", "dev", "--eval-dir", str(folder), "--out", str(tmp_path / "o")])
+    [(name, (source, items))] = _runs(args).items()
+    assert name == "dev" and [it.id for it in items] == ["brand", "d-1"]
+    assert source == f"{folder}/{ORIGINAL_FILE} (dev by id hash) + {folder}/{BLIND_FILES['dev']}"
+    _write(folder / BLIND_FILES["test"], "{broken")
+    with pytest.raises(QAFormatError, match="line 1: not valid JSON"):
+        _runs(args)  # every split file is checked, whichever split is asked for

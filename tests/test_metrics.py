@@ -20,6 +20,7 @@ from eval.metrics import (
     normalise,
     percentile,
     score_item,
+    split_gap,
     summarise,
     summarise_by_kind,
     wins_and_losses,
@@ -198,6 +199,7 @@ def test_score_item_by_hand():
 def test_summarise_by_hand():
     summary = summarise(_scores())
     assert summary["items"] == 5 and summary["answerable"] == 3 and summary["unanswerable"] == 2
+    assert summary["right"] == pytest.approx(3 / 5)  # pfs, os, weather
     assert summary["answer_accuracy"] == pytest.approx(2 / 3)
     assert summary["citation_accuracy"] == pytest.approx(1 / 3)
     # should abstain: weather, dose; abstained: where, weather -> TP 1, FP 1, FN 1
@@ -225,6 +227,28 @@ def test_wins_and_losses_by_id():
     assert wins_and_losses(ours, theirs) == {"wins": ["pfs", "os"], "losses": ["dose"]}
 
 
+def test_a_two_part_item_is_right_only_with_every_part():
+    # "How many patients in each arm, and what was the HR?": three key facts, all needed.
+    item = _item("arms", "two-part", True, [["38"], ["39"], ["0.437"]], "a median PFS of 20.3 months")
+    both = _prediction("Triplet n = 38, doublet n = 39; HR, 0.437 [1]", False, ["c1"], ["c1"])
+    one_part = _prediction("Triplet n = 38 and doublet n = 39 [1]", False, ["c1"], ["c1"])
+    digits_inside = _prediction("Of 138 and 390 patients; HR, 0.4370 [1]", False, ["c1"], ["c1"])
+    judged = [score_item(item, p, TEXTS.get) for p in (both, one_part, digits_inside)]
+    assert [s.answer_correct for s in judged] == [True, False, False]
+    assert [s.right for s in judged] == [True, False, False]
+    assert all(s.citation_correct for s in judged)  # the citation is judged on its own
+    assert summarise_by_kind(judged)["two-part"]["answer_accuracy"] == pytest.approx(1 / 3)
+
+
+def test_split_gap_is_test_minus_dev_and_none_where_undefined():
+    dev = {"items": 10, "answer_accuracy": 0.9, "abstention_precision": None, "hit@5": 1.0, "unsupported_numbers": 0}
+    test = {"items": 14, "answer_accuracy": 0.75, "abstention_precision": 0.5, "hit@5": 1.0, "unsupported_numbers": 2}
+    gap = split_gap(dev, test)
+    assert gap["answer_accuracy"] == pytest.approx(-0.15)
+    assert gap["abstention_precision"] is None
+    assert (gap["items"], gap["hit@5"], gap["unsupported_numbers"]) == (4, 0.0, 2)
+
+
 def test_thresholds_are_floors_except_the_unsupported_numbers_ceiling():
     summary = {"answer_accuracy": 0.6, "hit@5": None, "unsupported_numbers": 1, "mrr@10": 0.7}
     failures = below_thresholds(summary, {"_note": "ignored", "answer_accuracy": 0.6, "mrr@10": 0.71,
@@ -232,9 +256,10 @@ def test_thresholds_are_floors_except_the_unsupported_numbers_ceiling():
     assert [f.split()[0] for f in failures] == ["mrr@10", "hit@5", "unsupported_numbers"]
 
 
-def test_every_key_fact_and_evidence_of_the_qa_set_can_be_matched_in_the_article():
+@pytest.mark.parametrize("qa_file", ["qa.jsonl", "qa_blind_dev.jsonl", "qa_blind_test.jsonl"])
+def test_every_key_fact_and_evidence_of_the_qa_set_can_be_matched_in_the_article(qa_file):
     # The matcher must not make any item impossible: each fact and evidence is findable in its source.
     article = (ROOT / "corpus" / "data" / "onclive-ixazomib-rrmm.txt").read_text(encoding="utf-8")
-    for item in load_items(ROOT / "eval" / "qa.jsonl"):
+    for item in load_items(ROOT / "eval" / qa_file):
         assert has_key_facts(article, item.key_facts), item.id
         assert all(contains(article, e) for e in item.evidences), item.id
