@@ -44,7 +44,8 @@ TYPE_WORDS = frozenset(t for w in _TYPE_WORDS for t in tokenize(w, drop_stopword
 GENERIC = frozenset(t for w in _GENERIC for t in tokenize(w, drop_stopwords=False))
 # The unit a number must carry to answer a question of this kind.
 _UNITS = {
-    "percent": (re.compile(r"\b(percentage|percent|proportion|share|fraction|rates?|how (?:often|common|frequent)|what % )|%", re.I),
+    # "95% CI" gives a confidence level, not a percentage asked for
+    "percent": (re.compile(r"\b(percentage|percent|proportion|share|fraction|rates?|how (?:often|common|frequent)|what % )|%(?!\s*(?:CI|confidence)\b)", re.I),
                 re.compile(r"\d\s*%(?!\s*CI)")),
     "duration": (re.compile(r"\bhow long\b|\bduration\b|\bhow (?:many|much) (?:months|years|weeks|days|time)\b", re.I),
                  re.compile(r"\d+(?:\.\d+)?\s*(?:months?|years?|weeks?|days?)\b|\d-(?:month|year|week|day)\b", re.I)),
@@ -94,7 +95,8 @@ _ASKS_NUMBER = re.compile(
     re.I,
 )
 _ROLES = " ".join(f"{r}s?" for r in sorted(words("english", "roles")))
-_ASKS_PERSON = re.compile(r"^\s*(?:and\s+)?who\b|\bwhich (?:" + "|".join(_ROLES.split()) + r")\b|\bwhose\b|\bauthors?\b|\bwrote\b",
+# "who" opening a clause ("Going back to those numbers — who reported them?"), not a relative "patients who"
+_ASKS_PERSON = re.compile(r"(?:^|[—–:;,]\s*)(?:and\s+)?who\b|\bwhich (?:" + "|".join(_ROLES.split()) + r")\b|\bwhose\b|\bauthors?\b|\bwrote\b",
                           re.I)
 # "Which experts ...": the role names the kind of answer (a person), not something the answer must say
 ROLE_WORDS = frozenset(t for w in _ROLES.split() for t in tokenize(w.rstrip("?"), drop_stopwords=False))
@@ -352,6 +354,11 @@ def focus_span(question: str) -> tuple[int, int] | None:
         return None
     group = "f" if m.group("f") is not None else "g"
     return m.start(group), m.end(group)
+
+
+def holds_all(unit: str, text: str) -> list[str]:
+    """Every number in ``text`` in the unit a question of kind ``unit`` asks for."""
+    return _UNITS[unit][1].findall(text)
 
 
 def holds_unit(unit: str, text: str) -> bool:

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.pipeline.question import (STATISTIC_WORDS, QueryTerms, analyse, distinctive_tokens, end_points, expand,
-                                         holds_unit, names_in)
+                                         holds_all, holds_unit, names_in)
 from assistant.pipeline.rules import ALL_ON, Rules
 from corpus.chunking import Chunk, Sentence
 from index.catalog import Catalog
@@ -183,7 +183,7 @@ def _score(c: "Candidate", w: Weights, known_share: float = 1.0) -> float:
     return (w.passage_dense * dense * c.passage_dense + w.passage_coverage * lexical * c.context_coverage
             + w.passage_rank / (1.0 + c.rank) + w.dense * dense * c.dense
             + w.attribute_coverage * lexical * c.attribute_coverage
-            + _TYPE_BONUS.get(c.type_match, 0.0) + w.focus * c.focus_here - (0.0 if c.entity_ok else w.missing_entity)
+            + _type_bonus(c) + w.focus * c.focus_here - (0.0 if c.entity_ok else w.missing_entity)
             + w.names_here * c.names_here)
 
 
@@ -276,6 +276,17 @@ def _names_a_topic(text: str, lexicon, doc_id: str) -> bool:
 # answered by a bibliography entry whatever its wording; a number is a weaker cue.
 _TYPE_BONUS = {"result": 0.15, "reference": 0.3, "bibliography": 0.3, "person": 0.15, "brand": 0.15, "percent": 0.15, "duration": 0.15, "count": 0.15,
                "ratio": 0.15, "money": 0.15, "dose": 0.15, "age": 0.15, "calendar": 0.15, "date": 0.12, "number": 0.1}
+
+
+_RESULT_FIGURE_BONUS, _MAX_RESULT_FIGURES = 0.05, 4
+
+
+def _type_bonus(c: "Candidate") -> float:
+    """What holding the asked-for kind of thing is worth; for an open question about results, each
+    result the sentence reports (up to a few) counts: the findings sentence beats a passing mention."""
+    if c.type_match == "result":
+        return _RESULT_FIGURE_BONUS * min(_MAX_RESULT_FIGURES, len(holds_all("result", c.sentence.text)))
+    return _TYPE_BONUS.get(c.type_match, 0.0)
 
 
 def _matches_type(wants: set[str], text: str, chunk: Chunk) -> str | None:
