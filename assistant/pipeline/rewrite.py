@@ -133,6 +133,8 @@ def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON) -> str:
     if _ATTRIBUTION.search(question) and focus.answer and not _has_quote(question) and bare:
         # "Who said that?": "that" is the last answer ("Who said there was more neutropenia?" is its own question)
         return f"{question} \u201c{_clip(focus.answer, 300)}\u201d"
+    if _ATTRIBUTION.search(question) and content and rules.on("no-carry-over"):
+        return question  # "Who said there was more fatigue?": the statement is the question's own subject
     ellipsis = _ELLIPSIS.match(question)
     if ellipsis and focus.question:
         rest = question[ellipsis.end():].strip()

@@ -23,6 +23,7 @@ RULES: dict[str, str] = {
     "about-other": "a sentence naming another institution or trial, and none asked about, does not answer",
     "lean-back": "a sentence that leans on the one before it is quoted with it",
     "speaker": "a quote asked 'who' about comes with the sentence that names its speaker",
+    "trim": "a neighbouring sentence joins the answer only when it holds part of what is asked",
     "restates-question": "a sentence that only restates the question is followed by the next one",
     "comparison": "a comparison of two named things is answered with one sentence about each",
     "adaptive-fusion": "the lexical/dense weight follows how much of the question the document's words cover",

@@ -23,6 +23,17 @@ def first_answering(candidates: list[Candidate], terms: QueryTerms, rules: Rules
         candidates = [c for c in candidates if c.chunk.kind == "reference"]
         if not candidates:
             return None
+    if "result" in terms.wants:
+        # "What did X find?": of the sentences that can answer, one reporting results first
+        reporting = _first_that_answers([c for c in candidates if c.type_match == "result"], terms, rules)
+        if reporting is not None:
+            return reporting
+    return _first_that_answers(candidates, terms, rules)
+
+
+def _first_that_answers(candidates: list[Candidate], terms: QueryTerms, rules: Rules) -> Candidate | None:
+    if not candidates:
+        return None
     # a sentence about something else (another subgroup, end point or hospital) sets no bar
     floor = next((c.score for c in candidates if _names_subgroups(c, terms, rules) and not c.about_other),
                  candidates[0].score) - _ANSWERING_MARGIN
@@ -83,10 +94,11 @@ def select(best: Candidate, candidates: list[Candidate], terms: QueryTerms,
            settings: Settings, rules: Rules = ALL_ON) -> list[Candidate]:
     """``best`` and the sentences that complete it, within the answer's length limits."""
     chosen = [best]
-    # A sentence that leans on the one before it gets that sentence for context.
+    # A sentence that leans on the one before it gets that sentence for context, when that sentence
+    # holds part of what is asked (a neighbour about something else is padding).
     if rules.on("lean-back") and best.index > 0 and _LEANS_BACK.search(best.sentence.text):
         previous = next((c for c in candidates if c.chunk is best.chunk and c.index == best.index - 1), None)
-        if previous is not None:
+        if previous is not None and (previous.covered - best.covered or not rules.on("trim")):
             chosen.insert(0, previous)
     # A sentence that only restates the question ("It has 2 key features") is followed by the
     # one that says what they are.

@@ -66,15 +66,17 @@ class Speller:
             if len(word) >= MIN_CORRECTED_CHARS and word not in english:
                 self._domain.create_dictionary_entry(word, count)
         compounds: dict[str, str] = {}  # "high risk" / "highrisk" → "high-risk"
+        self._compound_counts: Counter = Counter()
         codes: dict[str, str] = {}  # "ifm201401" → "IFM 2014-01"
         for text in corpus_texts:
             for token in _TOKEN.findall(text):
                 if "-" in token or "–" in token:
                     parts = re.split(r"[-–]", token.lower())
                     if all(p.isalpha() for p in parts) and len(parts) == 2:
+                        self._compound_counts[token.lower()] += 1
                         compounds[" ".join(parts)] = token.lower()
                         compounds["".join(parts)] = token.lower()
-            for m in re.finditer(r"\b[A-Z][A-Za-z]*\s+\d[\d-]*\d\b|\b[A-Za-z]*\d[\dA-Za-z-]*\b", text):
+            for m in re.finditer(r"\b[A-Z][A-Za-z]*\s+\d[\d-]*\d\b|\b[A-Za-z]*[-–]?\d[\dA-Za-z-]*\b", text):
                 written = m.group(0)
                 compact = re.sub(r"[^a-z0-9]", "", written.lower())
                 if len(compact) >= 5 and compact != written.lower():
@@ -126,7 +128,7 @@ class Speller:
         def code(m: re.Match) -> str:
             compact = re.sub(r"[^a-z0-9]", "", m.group(0).lower())
             return self.codes.get(compact, m.group(0))
-        text = re.sub(r"\b[A-Za-z]+\s?\d[\dA-Za-z-]*\b|\b[A-Za-z]*\d[\dA-Za-z-]*\b", code, text)
+        text = re.sub(r"\b[A-Za-z]+\s?[-–]?\d[\dA-Za-z-]*\b|\b[A-Za-z]*\d[\dA-Za-z-]*\b", code, text)
 
         def pair(m: re.Match) -> str:
             key = f"{m.group(1).lower()} {m.group(2).lower()}"
@@ -136,5 +138,10 @@ class Speller:
         text = re.sub(r"(?<=\s)([A-Za-z]+) ([A-Za-z]+)\b", pair, text)
 
         def joined(m: re.Match) -> str:
-            return self.compounds.get(m.group(0).lower(), m.group(0))
-        return re.sub(r"\b[A-Za-z]{6,}\b", lambda m: joined(m) if m.group(0).lower() not in self.corpus else m.group(0), text)
+            word = m.group(0)
+            compound = self.compounds.get(word.lower())
+            # "highrisk" where the document also writes it so, but mostly writes "high-risk"
+            if compound is None or self.corpus.get(word.lower(), 0) >= self._compound_counts.get(compound, 0):
+                return word
+            return compound
+        return re.sub(r"\b[A-Za-z]{6,}\b", joined, text)
