@@ -24,6 +24,9 @@ class Settings:
     dense_k: int = 12
     lexical_k: int = 12
     candidate_passages: int = 16
+    # fusion weights that follow how much of the question the index's words cover (measured: lowers dev
+    # answer accuracy 0.824 -> 0.791, see docs/evaluation.md; off by default)
+    adaptive_fusion: bool = False
     # answering (see assistant/answering.py for where the abstention threshold comes from)
     max_answer_sentences: int = 3
     max_answer_chars: int = 600

@@ -186,6 +186,20 @@ def test_a_rule_turned_off_by_name_changes_the_answer(synthetic):
     assert synthetic.ask(question).answer != off.ask(question).answer or "0.62" in off.ask(question).answer
 
 
+def test_a_sentence_that_only_announces_the_answer_is_followed_by_the_one_that_gives_it(synthetic):
+    question = "What practical advantages does zorbatinib have?"
+    assert "once daily" in synthetic.ask(question).answer
+    off = synthetic.with_pipeline(replace(synthetic.pipeline, rules=Rules(frozenset({"restates-question"}))))
+    assert "once daily" not in off.ask(question).answer
+
+
+def test_who_asked_about_a_quote_gets_the_sentence_naming_its_speaker(synthetic):
+    question = "Who said most patients stayed on treatment?"
+    assert "Okafor" in synthetic.ask(question).answer
+    off = synthetic.with_pipeline(replace(synthetic.pipeline, rules=Rules(frozenset({"speaker"}))))
+    assert "Okafor" not in off.ask(question).answer
+
+
 def test_every_rule_has_a_description_and_unknown_names_are_refused():
     assert all(isinstance(d, str) and d for d in RULES.values())
     with pytest.raises(KeyError):

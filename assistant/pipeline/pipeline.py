@@ -95,7 +95,8 @@ class Pipeline:
         rules = Rules(frozenset(settings.disabled_rules))
         return cls(settings=settings, catalog=catalog, embedder=embedder, lexicon=lexicon,
                    rewriter=RuleRewriter(lexicon.people, rules),
-                   retriever=HybridRetriever(catalog, store, embedder, settings.dense_k, settings.lexical_k),
+                   retriever=HybridRetriever(catalog, store, embedder, settings.dense_k, settings.lexical_k,
+                                             adaptive=settings.adaptive_fusion),
                    rules=rules, speller=Speller(f"{c.section} {c.text}" for c in catalog.chunks.values()))
 
     def run(self, question: str, history: Sequence[Turn] = (), scope: frozenset[str] | None = None

@@ -260,6 +260,23 @@ _NUMBER_UNIT = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(years?|months?|weeks?|days?|ho
 _ALTERNATIVES = re.compile(r"\b(or|vs\.?|versus|compared|comparison|differ\w*|between|each|both)\b", re.I)
 
 
+def lexical_coverage(query: str, statistics) -> float:
+    """Share of the query's weight in words the index (``statistics``: a ``LexicalIndex``) uses: each
+    word weighs its idf, a word the index never uses by how specific it is in English. Low for a
+    question put in everyday words ("how long before the cancer got worse"), where word matches are
+    incidental and meaning should lead."""
+    rarest = _rarest_idf(len(statistics.ids))
+    known = total = 0.0
+    for token in dict.fromkeys(tokenize(query)):
+        if token in TYPE_WORDS or (len(token) < 2 and not token.isdigit()):
+            continue
+        idf = statistics.idf(token)
+        weight = (idf if idf is not None else rarest * _specificity(token)) * (0.3 if token in GENERIC else 1.0)
+        total += weight
+        known += weight if idf is not None else 0.0
+    return known / total if total else 1.0
+
+
 def _known_share(asked: dict[str, float], used) -> float:
     total = sum(asked.values())
     return sum(w for t, w in asked.items() if used(t)) / total if total else 1.0

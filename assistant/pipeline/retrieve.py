@@ -11,7 +11,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from assistant.pipeline.question import names_in, naming_tokens
+from assistant.pipeline.question import lexical_coverage, names_in, naming_tokens
 from corpus.chunking import Chunk
 from index.catalog import Catalog
 from index.embedding import Embedder
@@ -79,7 +79,9 @@ class HybridRetriever:
     """Dense + lexical retrieval fused with reciprocal rank fusion."""
 
     def __init__(self, catalog: Catalog, store: ChunkStore, embedder: Embedder, dense_k: int = 12,
-                 lexical_k: int = 12) -> None:
+                 lexical_k: int = 12, adaptive: bool = True) -> None:
+        self.catalog = catalog
+        self.adaptive = adaptive
         self.dense = DenseRetriever(catalog=catalog, store=store, embedder=embedder, k=dense_k)
         self.lexical = LexicalRetriever(catalog=catalog, k=lexical_k)
         self.ensemble = EnsembleRetriever(retrievers=[self.dense, self.lexical], weights=[0.5, 0.5], id_key="chunk_id")
@@ -93,7 +95,13 @@ class HybridRetriever:
                                                                             self.lexical.scoped(doc_id))
         dense_docs = dense.invoke(query)
         lexical_docs = lexical.invoke(query)
-        fused = self.ensemble.weighted_reciprocal_rank([dense_docs, lexical_docs])
+        ensemble = self.ensemble
+        if self.adaptive:
+            # the lexical side weighs as much of the question as the index's words cover (half at most)
+            statistics = self.catalog.lexical if doc_id is None else self.catalog.document_index(doc_id)
+            share = 0.5 * lexical_coverage(query, statistics)
+            ensemble = ensemble.model_copy(update={"weights": [1.0 - share, share]})
+        fused = ensemble.weighted_reciprocal_rank([dense_docs, lexical_docs])
         dense = {d.metadata["chunk_id"]: 1.0 - d.metadata["dense_distance"] for d in dense_docs}
         lexical = {d.metadata["chunk_id"]: d.metadata["lexical_score"] for d in lexical_docs}
         return [

@@ -8,6 +8,7 @@ from assistant.pipeline.question import QueryTerms
 from assistant.pipeline.rules import ALL_ON, Rules
 from assistant.pipeline.score import _LEANS_BACK, Candidate
 from assistant.settings import Settings
+from assistant.pipeline.rewrite import _ATTRIBUTION_TOKENS
 from index.lexical import tokenize
 
 
@@ -136,7 +137,9 @@ def _with_speaker(chosen: list[Candidate], candidates: list[Candidate]) -> list[
 
 def _novelty(candidate: Candidate, terms: QueryTerms) -> float:
     """Share of the sentence's words that the question did not already use."""
-    words = set(tokenize(candidate.sentence.text))
+    # who is speaking and that they spoke are not news: "“X has 2 advantages,” Lee explained" announces
+    speaker = set(tokenize(candidate.chunk.speaker or "", drop_stopwords=False))
+    words = set(tokenize(candidate.sentence.text)) - speaker - _ATTRIBUTION_TOKENS
     if not words:
         return 0.0
     return len(words - set(terms.weights) - set(terms.focus)) / len(words)
