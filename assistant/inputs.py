@@ -78,11 +78,11 @@ def clean_history(history, max_messages: int = 20, max_chars: int = 4000) -> lis
         if not isinstance(content, str):
             raise InputError(f"history[{i}].content must be a string.")
         raw.append((role, content))
-    # Cut before any pattern runs: only the recent messages, each to the whole budget (cleaning only
-    # shortens text), so the work below is bounded by the limits, not by what was sent.
+    # Cut before any pattern runs: only the recent messages, each to twice the whole budget (cleaning
+    # mostly shortens text), so the work below is bounded by the limits, not by what was sent.
     turns: list[Turn] = []
     for role, content in raw[-max_messages:] if max_messages > 0 else []:
-        content = break_long_words(readable_text(_MARKER.sub("", content[:max_chars])))
+        content = break_long_words(readable_text(_MARKER.sub("", content[:2 * max_chars])))
         if content:
             turns.append(Turn(role, content))
     # Only the recent turns can be what a follow-up refers to.
@@ -112,12 +112,7 @@ def validate_question(question, max_chars: int) -> str:
     at all (only punctuation, brackets, digits or emoji: the person is asked to rephrase)."""
     if not isinstance(question, str):
         raise InputError(f"The question must be a string, not {type(question).__name__}.")
-    if len(question) > 4 * max_chars + 1000:
-        # Far over the limit even before cleaning: refuse without running a pattern over it.
-        raise InputError(
-            f"The question is {len(question)} characters long; the limit is {max_chars} characters. "
-            "Shorten it and ask again."
-        )
+    # No cut needed before cleaning: the body limits bound the raw text and readable_text is linear.
     cleaned = readable_text(question)
     if not cleaned:
         if question.strip():

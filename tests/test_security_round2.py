@@ -252,7 +252,7 @@ def test_history_cleaning_is_cut_before_the_marker_pattern_runs():
     from assistant.inputs import clean_history
 
     took, turns = _timed(lambda: clean_history([{"role": "user", "content": "x" + " " * 200_000 + "y"}] * 30, 20, 4000))
-    assert took < 0.5 and [t.content for t in turns] == ["x"] * 20  # each cut to the budget first
+    assert took < 0.5 and [t.content for t in turns] == ["x"] * 20  # each cut first (to twice the budget)
     took, turns = _timed(lambda: clean_history([{"role": "user", "content": "see [1] and [12]."}], 20, 4000))
     assert turns[0].content == "see and."
 
