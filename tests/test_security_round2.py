@@ -17,6 +17,7 @@ import socket
 import statistics
 import threading
 import time
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -99,7 +100,8 @@ def _file_urls(value) -> list[str]:
 # -- 1. no file read through the chat -------------------------------------------------------------------
 
 def test_no_content_part_shape_reads_a_file_through_run_or_queue(web_url, tmp_path):
-    secret = tmp_path / "secret.txt"
+    # A name and content of this run only: Gradio's cache is shared by every run on the machine.
+    secret = tmp_path / f"secret-{uuid.uuid4().hex}.txt"
     secret.write_text(SECRET, encoding="utf-8")
     fn_index = _dependencies(web_url)["ask"]
     leaks = []
@@ -117,7 +119,7 @@ def test_no_content_part_shape_reads_a_file_through_run_or_queue(web_url, tmp_pa
     assert not leaks, "\n".join(leaks)
     # Nothing of it reached Gradio's cache, and no spelling of the file route serves it.
     cache = Path(os.environ.get("GRADIO_TEMP_DIR", "/tmp/gradio"))
-    copies = [p for p in cache.rglob("secret.txt")] if cache.exists() else []
+    copies = [p for p in cache.rglob(secret.name)] if cache.exists() else []
     assert copies == []
     for route in ("/gradio_api/file=", "/file=", "/gradio_api/file/"):
         got = httpx.get(f"{web_url}{route}{secret}", timeout=10)
