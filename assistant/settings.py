@@ -40,11 +40,18 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     allowed_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()  # extra Host header values, e.g. the public name behind a proxy
     rate_limit_per_minute: int = 60
     max_body_bytes: int = 64_000  # POST /api/ask
     max_chat_body_bytes: int = 512_000  # the chat's own POSTs: it sends the whole conversation back each turn
     concurrency: int = 4  # questions answered at once, API and chat together; more wait their turn
     chat_queue_size: int = 64  # chat questions that may wait in Gradio's queue before it says it is full
+    chat_queue_per_client: int = 8  # of those, waiting questions one client may have (its fair share)
+    feedback_max_bytes: int = 10_000_000  # the feedback file is rotated to .1 past this (≤ 2x on disk)
+    # connections (uvicorn/h11): a request's head, idle keep-alive, and the time to send the head
+    max_header_bytes: int = 16_384
+    keep_alive_s: float = 5.0
+    header_timeout_s: float = 10.0
     debug: bool = False
 
     @property

@@ -25,10 +25,12 @@ from assistant.errors import (
     AssistantError, IndexMismatchError, IndexNotFoundError, InputError, RateLimitedError, StoreUnavailableError,
 )
 from assistant.settings import Settings
+from assistant.web.chatguard import ChatEvents, ChatPolicy
 from assistant.web.concurrency import AnswerGate
+from assistant.web.display import client_answer
 from assistant.web.feedback import FeedbackLog
 from assistant.web.ratelimit import SlidingWindowLimiter
-from assistant.web.security import ASK_SHAPE, RequestGuard, SecurityHeaders, allowed_origins
+from assistant.web.security import ASK_SHAPE, RequestGuard, SecurityHeaders, allowed_hosts, allowed_origins
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AssistantError)
     async def other(request: Request, exc: AssistantError):
         log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
-        return _error(500, str(exc))
+        return _error(500, "Internal error; the server log has the details.")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -126,7 +128,7 @@ def _add_routes(app: FastAPI, assistant, gate: AnswerGate, feedback: FeedbackLog
         section, document, reference), `abstained`, `rewritten_query`, `see_also`, `confidence`."""
         history = [m.model_dump() for m in body.history]
         answer = await anyio.to_thread.run_sync(gate.run, assistant.ask, body.question, history, limiter=threads)
-        return answer.to_dict()
+        return client_answer(answer)
 
     @app.get("/api/health", tags=["api"], summary="Liveness, index size, feedback file and answering load")
     def health() -> dict[str, Any]:
@@ -185,7 +187,8 @@ def create_app(settings: Settings, assistant=None) -> FastAPI:
         assistant = Assistant.open(settings)  # before importing Gradio: a missing index fails fast
     from assistant.web import ui
     limiter = SlidingWindowLimiter(settings.rate_limit_per_minute, 60.0)
-    feedback = FeedbackLog(settings.feedback_path)
+    feedback = FeedbackLog(settings.feedback_path, settings.feedback_max_bytes)
+    events = ChatEvents()  # filled by ui.mount once the chat's events exist
     gate = AnswerGate(settings.concurrency)
 
     app = FastAPIOffline(
@@ -201,19 +204,22 @@ def create_app(settings: Settings, assistant=None) -> FastAPI:
     _add_routes(app, assistant, gate, feedback)
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(RequestGuard, origins=origins, limiter=limiter, max_body_bytes=settings.max_body_bytes,
-                       max_chat_body_bytes=settings.max_chat_body_bytes)
+                       max_chat_body_bytes=settings.max_chat_body_bytes, hosts=allowed_hosts(settings, origins),
+                       chat=ChatPolicy(events, limiter, settings.chat_queue_per_client))
     app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
                        allow_headers=["Content-Type"], expose_headers=["Retry-After"], max_age=600)
     app.add_middleware(SecurityHeaders, origins=origins)
     # Mounted last, at "/": the routes above keep priority and Gradio's /assets resolve.
-    return ui.mount(app, assistant, settings, limiter, feedback, gate)
+    return ui.mount(app, assistant, settings, limiter, feedback, gate, events)
 
 
 def serve(settings: Settings) -> None:
-    """Run the app with uvicorn on ``settings.host:settings.port`` until interrupted."""
+    """Run the app with uvicorn on ``settings.host:settings.port`` until interrupted (connections
+    bounded as ``assistant.web.server.uvicorn_config`` says)."""
     import uvicorn
+
+    from assistant.web.server import uvicorn_config
 
     app = create_app(settings)
     print(f"Serving on http://{settings.host}:{settings.port}  (chat /, API /docs, widget /widget.js)", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info" if settings.debug else "warning",
-                server_header=False, proxy_headers=False)
+    uvicorn.Server(uvicorn_config(app, settings)).run()

@@ -19,8 +19,18 @@ ABSTENTION_NOTE = "The article does not report this."
 # backslash so an answer or question is shown exactly as written.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$>])")
 _MARKDOWN_UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~$>])")
-_SEARCHED = re.compile(r'<div class="searched">.*?</div>', re.S)
-_TAG = re.compile(r"<[^>]*>")
+# Both linear: neither can run past the next "<" (`<[^>]*>` over 505,000 × "<" took 92 s; the
+# searched line is HTML-escaped, so it holds no "<").
+_SEARCHED = re.compile(r'<div class="searched">[^<]*</div>')
+_TAG = re.compile(r"<[^<>]*>")
+
+
+def client_answer(answer) -> dict:
+    """An ``Answer`` as clients get it: ``to_dict()`` without ``latency_ms``, whose size told whether
+    someone else had just asked the same question (a cached answer is 4x faster)."""
+    data = answer.to_dict()
+    data.pop("latency_ms", None)
+    return data
 
 
 # -- chat bubbles --------------------------------------------------------------------------------
@@ -64,29 +74,47 @@ def from_chat_text(shown: str) -> str:
     return " ".join(html.unescape(_MARKDOWN_UNESCAPE.sub(r"\1", shown)).split())
 
 
-def _content_text(content) -> str:
-    """A message's content as text; Gradio 6 gives a str, a list of parts, or a part dict."""
+def text_parts(content, max_chars: int) -> str:
+    """The text parts of a message's content (a str, a ``{"type": "text", "text"}`` part, or a list of
+    them), at most ``max_chars`` characters. Files, images, components and parts of unknown type carry
+    no text the assistant can use and are dropped: nothing but this text goes on."""
     if isinstance(content, str):
-        return content
+        return content[:max_chars]
     if isinstance(content, dict):
-        if content.get("type") == "text" or "text" in content:
-            return str(content.get("text", ""))
-        return ""  # a file or component part carries no text the assistant can use
+        text = content.get("text")
+        if content.get("type", "text") == "text" and isinstance(text, str):
+            return text[:max_chars]
+        return ""
     if isinstance(content, (list, tuple)):
-        return " ".join(t for t in (_content_text(part) for part in content) if t)
+        texts: list[str] = []
+        budget = max_chars
+        for part in content[:64]:  # a message is one or a few parts; never walk a huge list
+            if budget <= 0:
+                break
+            text = text_parts(part, budget) if isinstance(part, (str, dict)) else ""
+            if text:
+                texts.append(text)
+                budget -= len(text) + 1
+        return " ".join(texts)[:max_chars]
     return ""
 
 
-def to_history(messages) -> list[dict]:
-    """Gradio's Chatbot value (messages format) as ``[{role, content}]`` strings for ``Assistant.ask``.
+def to_history(messages, max_messages: int = 20, max_chars: int = 4000) -> list[dict]:
+    """Gradio's Chatbot value (messages format) as ``[{role, content}]`` plain strings for ``Assistant.ask``.
 
-    Messages with a ``metadata`` title (status notes) are skipped.
+    Only the last ``max_messages`` messages are read and each is cut to ``2 * max_chars`` characters
+    (escaping doubles text at most) *before* any pattern runs, so the cost is bounded by the limits
+    whatever a client sends. Messages with a ``metadata`` title (status notes) are skipped; content
+    parts other than text are dropped.
 
     Raises:
         InputError: a message has a role other than user/assistant (the chat page never sends one).
     """
+    if not isinstance(messages, (list, tuple)):
+        return []
     history: list[dict] = []
-    for i, message in enumerate(messages or []):
+    first = max(0, len(messages) - max_messages) if max_messages > 0 else len(messages)
+    for i, message in enumerate(messages[first:], start=first):
         if not isinstance(message, dict):
             role, content, metadata = getattr(message, "role", None), getattr(message, "content", ""), getattr(message, "metadata", None)
         else:
@@ -95,10 +123,16 @@ def to_history(messages) -> list[dict]:
             continue
         if role not in ("user", "assistant"):
             raise InputError(f"Chat history message {i}: the role must be 'user' or 'assistant', not {str(role)[:40]!r}.")
-        text = from_chat_text(_content_text(content))
+        text = from_chat_text(text_parts(content, 2 * max_chars))
         if text:
             history.append({"role": role, "content": text})
     return history
+
+
+def chat_messages(history: list[dict]) -> list[dict]:
+    """Plain ``[{role, content}]`` turns as Chatbot messages of escaped text: what the chat shows for a
+    history it did not render itself. Never a client's own structures."""
+    return [{"role": t["role"], "content": as_chat_text(t["content"])} for t in history]
 
 
 # -- the sources panel ---------------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 Security, in the order a request meets it (outermost first):
 ``SecurityHeaders`` (CSP with frame-ancestors from the allow-list, nosniff, no-referrer; turns any
-unexpected exception into a JSON 500) → ``CORSMiddleware`` (the allow-list) → ``RequestGuard`` (403 for
-a state-changing request from a page of another origin and for file uploads; on ``/api/ask`` 429
-per-client rate limit, 415 unless JSON, 413 body limit, 400 unless UTF-8; 413 body limit on the chat's
-POSTs) → routes → Gradio.
+unexpected exception into a JSON 500) → ``CORSMiddleware`` (the allow-list) → ``RequestGuard`` (400 for
+a Host header not on the host allow-list; 404 for Gradio routes the app keeps closed; 403 for a
+state-changing request from a page of another origin; on ``/api/ask`` 429 per-client rate limit, 415
+unless JSON, 413 body limit, 400 unless UTF-8; on the chat's POSTs 413 body limit, then
+``assistant.web.chatguard``: 404/422 malformed, 422 file parts, 429 limit and queue share) → routes → Gradio.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.errors import InputError, RateLimitedError
 from assistant.settings import Settings
+from assistant.web.chatguard import ChatPolicy, Refusal, closed_route, is_chat_post
 from assistant.web.ratelimit import SlidingWindowLimiter
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,22 @@ def allowed_origins(settings: Settings) -> tuple[str, ...]:
         if origin not in origins:
             origins.append(origin)
     return tuple(origins)
+
+
+def allowed_hosts(settings: Settings, origins: tuple[str, ...]) -> frozenset[str]:
+    """``Host`` header values the server answers: its own (127.0.0.1, localhost, [::1] and the configured
+    host, at its port), the hosts of the allowed origins, and ``settings.allowed_hosts`` (the public
+    name behind a reverse proxy). Anything else is a DNS-rebinding shape or a misrouted request."""
+    hosts = {f"127.0.0.1:{settings.port}", f"localhost:{settings.port}", f"[::1]:{settings.port}"}
+    if settings.host not in ("0.0.0.0", "::", ""):
+        hosts.add(f"{settings.host}:{settings.port}")
+    for origin in origins:
+        scheme, _, host = origin.partition("://")
+        hosts.add(host.lower())
+        if ":" not in host.rsplit("]", 1)[-1]:  # the default port: a browser sends the bare name too
+            hosts.add(f"{host.lower()}:{443 if scheme == 'https' else 80}")
+    hosts.update(h.strip().lower() for h in settings.allowed_hosts if h.strip())
+    return frozenset(hosts)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -128,45 +146,112 @@ class SecurityHeaders:
             await send_with_headers(body)
 
 
+# The titles the chat gives a gr.Error about what the person sent (assistant/web/ui.py).
+INPUT_ERROR_TITLES = ("Cannot ask this", "Cannot record this")
+
+
+def _refused_input_is_400(send: Send) -> Send:
+    """Gradio answers every error of a direct call (``/gradio_api/run/<name>``) with a 500; a refused
+    question is the caller's fault: rewrite those to 400, and an error without a message (an exception
+    hidden by ``show_error=False``) to the generic text."""
+    start: Message | None = None
+
+    async def rewrite(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start" and message["status"] == 500:
+            start = message  # held until the body says what the error is
+            return
+        if start is not None and message["type"] == "http.response.body":
+            status = 500
+            try:
+                payload = json.loads(message.get("body", b""))
+            except ValueError:
+                payload = None
+            if isinstance(payload, dict) and payload.get("title") in INPUT_ERROR_TITLES and payload.get("error"):
+                status, payload = 400, {"error": payload["error"]}
+            else:
+                payload = {"error": "Internal error; the server log has the details."}
+            reply_start, reply_body = _json_bytes(status, payload)
+            start = None
+            await send(reply_start)
+            await send(reply_body)
+            return
+        await send(message)
+
+    return rewrite
+
+
 class RequestGuard:
     """Server-side checks a browser's CORS cannot replace.
 
     - A POST/PUT/PATCH/DELETE whose ``Origin`` is present, not the server's own and not allowed → 403
       (the browser would hide the response, but the request would still have run).
-    - Gradio's upload route → 403: the chat takes no files, and stored uploads would be served back.
+    - A ``Host`` header not in ``hosts`` → 400 (DNS rebinding: an attacker's name resolving to us).
+    - Gradio's upload and recording routes → 403: the chat takes no files, and stored uploads would be
+      served back; Gradio's other unused routes (files, proxy, monitoring …) → 404.
     - ``POST /api/ask``: per-client rate limit → 429 with Retry-After; not JSON → 415; body over
       ``max_body_bytes`` → 413; not UTF-8 → 400.
-    - Any other POST (the chat's queue and API): body over ``max_chat_body_bytes`` → 413.
+    - Any other POST (the chat's queue and API): body over ``max_chat_body_bytes`` → 413; then ``chat``
+      (``ChatPolicy``) decides: an unknown /gradio_api/ POST route → 404, malformed → 422, file parts
+      → 422, over the limit or the queue share → 429.
     """
 
     def __init__(self, app: ASGIApp, origins: tuple[str, ...], limiter: SlidingWindowLimiter, max_body_bytes: int,
-                 max_chat_body_bytes: int) -> None:
+                 max_chat_body_bytes: int, hosts: frozenset[str] | None = None,
+                 chat: ChatPolicy | None = None) -> None:
         self.app = app
         self.origins = set(origins)
         self.limiter = limiter
         self.max_body_bytes = max_body_bytes
         self.max_chat_body_bytes = max_chat_body_bytes
+        self.hosts = hosts  # None: any Host (in-process test clients)
+        self.chat = chat
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in _SAFE_METHODS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.hosts is not None:
+            host = (_header(scope, b"host") or "").lower()
+            if host not in self.hosts:
+                await self._reject(send, 400, f"This server does not answer for the host {host[:80]!r}. "
+                                              "An operator can add it to ASSISTANT_ALLOWED_HOSTS.")
+                return
+        path = scope["path"]
+        if path.rstrip("/").endswith(("/upload", "/process_recording")):
+            await self._reject(send, 403, "This server accepts no file uploads.")
+            return
+        if closed_route(path):
+            await self._reject(send, 404, "Not found.")
+            return
+        if scope["method"] in _SAFE_METHODS:
             await self.app(scope, receive, send)
             return
         origin = _header(scope, b"origin")
         if origin is not None and origin.rstrip("/") not in self.origins and not self._same_host(scope, origin):
             await self._reject(send, 403, f"Requests from {origin} are not allowed. Add it to ASSISTANT_ALLOWED_ORIGINS.")
             return
-        path = scope["path"]
-        if path.rstrip("/").endswith("/upload"):
-            await self._reject(send, 403, "This server accepts no file uploads.")
-            return
-        if path != "/api/ask" or scope["method"] != "POST":
-            body = await self._read_body(receive, send, self.max_chat_body_bytes, scope)
-            if body is not None:
-                await self.app(scope, self._replay(body, receive), send)
-            return
         client = scope.get("client")
+        client_key = client[0] if client else "unknown"
+        if path != "/api/ask" or scope["method"] != "POST":
+            if path.startswith("/gradio_api/") and self.chat is not None and not is_chat_post(path):
+                await self._reject(send, 404, "Not found.")
+                return
+            body = await self._read_body(receive, send, self.max_chat_body_bytes, scope)
+            if body is None:
+                return
+            if self.chat is not None and is_chat_post(path):
+                try:
+                    self.chat.check(path, body, client_key)
+                except Refusal as refusal:
+                    await self._reject(send, refusal.status, refusal.message, refusal.headers)
+                    return
+                if path.startswith(("/gradio_api/run/", "/gradio_api/call/")):
+                    send = _refused_input_is_400(send)
+            await self.app(scope, self._replay(body, receive), send)
+            return
         try:
-            self.limiter.check(client[0] if client else "unknown")
+            self.limiter.check(client_key)
         except RateLimitedError as exc:
             await self._reject(send, 429, str(exc), {"Retry-After": str(exc.retry_after_s)})
             return

@@ -18,9 +18,12 @@ import gradio as gr  # noqa: E402
 from gradio.components.chatbot import ChatbotDataMessages  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
+from assistant.web.chatguard import ChatEvents  # noqa: E402
 from assistant.web.concurrency import AnswerGate  # noqa: E402
-from assistant.web.display import answer_bubble, as_chat_text, sources_html, stream_points, to_history  # noqa: E402
-from assistant.errors import AssistantError, InputError, RateLimitedError  # noqa: E402
+from assistant.web.display import (  # noqa: E402
+    answer_bubble, as_chat_text, chat_messages, client_answer, from_chat_text, sources_html, stream_points, to_history,
+)
+from assistant.errors import AssistantError, InputError, StoreUnavailableError  # noqa: E402
 from assistant.web.feedback import FeedbackLog  # noqa: E402
 from assistant.web.ratelimit import SlidingWindowLimiter  # noqa: E402
 from assistant.inputs import validate_question  # noqa: E402
@@ -39,16 +42,23 @@ EXAMPLES = (
 STREAM_STEP_S = 0.03  # pause between streamed word groups: visibly progressive, < 0.5 s for a long answer
 
 
-def _client_key(request: gr.Request | None) -> str:
-    client = getattr(request, "client", None)
-    return getattr(client, "host", None) or "unknown"
-
-
 def _document_titles(assistant: Assistant) -> dict[str, str]:
     titles: dict[str, str] = {}
     for chunk in assistant.catalog.chunks.values():
         titles.setdefault(chunk.doc_id, chunk.doc_title or chunk.doc_id)
     return titles
+
+
+def vote_choice(liked) -> str | None:
+    """The stored vote for what the Chatbot sends: True/False for the thumbs, the option's label
+    ("Like"/"Dislike"), "" or None when a vote is taken back; None for anything else."""
+    if liked is True or (isinstance(liked, str) and liked.lower() == "like"):
+        return "like"
+    if liked is False or (isinstance(liked, str) and liked.lower() == "dislike"):
+        return "dislike"
+    if liked is None or liked == "":
+        return "retracted"
+    return None
 
 
 def _summary(answer: dict) -> dict:
@@ -57,8 +67,36 @@ def _summary(answer: dict) -> dict:
             "citations": [{"n": c["n"], "chunk_id": c["chunk_id"], "quote": c["quote"]} for c in answer["citations"]]}
 
 
+MESSAGE_MAX_CHARS = 8000  # one history message as the chat reads it (the history budget is 4000 in all)
+
+
+def _text_only(message):
+    """A client's chat message rebuilt from its text parts alone: role, a status title, text parts.
+
+    File, image, component and unknown parts are dropped before Gradio's own processing sees them
+    (Gradio would copy a named file into its cache and serve it; build a named component). Anything
+    malformed is left as it is for validation to refuse.
+    """
+    if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        return message
+    parts = []
+    for part in message["content"][:64]:
+        if isinstance(part, dict) and part.get("type", "text") != "text":
+            continue
+        if isinstance(part, dict) and "text" in part and ("type" in part or len(part) == 1):
+            text = part["text"]
+            parts.append({"type": "text", "text": text[:MESSAGE_MAX_CHARS] if isinstance(text, str) else text})
+        elif isinstance(part, dict) and not ({"file", "path", "url", "component", "meta"} & part.keys()):
+            parts.append(part)  # malformed (no text): validation names it
+    rebuilt = {"role": message.get("role"), "content": parts}
+    metadata = message.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("title"), str):
+        rebuilt["metadata"] = {"title": metadata["title"][:200]}
+    return rebuilt
+
+
 class _ChatHistory(ChatbotDataMessages):
-    """The Chatbot's value as the chat API receives it; malformed history is a clear gr.Error.
+    """The Chatbot's value as the chat API receives it: text parts only; malformed history is a clear gr.Error.
 
     Gradio validates an event's inputs before any handler runs, and would otherwise send pydantic's
     multi-line report (with a link to its docs) to an API client that sent, say, a string for a message.
@@ -66,6 +104,8 @@ class _ChatHistory(ChatbotDataMessages):
 
     @classmethod
     def model_validate(cls, obj, *args, **kwargs):
+        if isinstance(obj, list):
+            obj = [_text_only(m) for m in obj]
         try:
             return super().model_validate(obj, *args, **kwargs)
         except ValidationError as exc:
@@ -85,15 +125,20 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
     gate = gate or AnswerGate(settings.concurrency)
 
     def respond(message: str, history: list, answers: dict, request: gr.Request):
+        # The request guard (assistant/web/chatguard.py) already counted this turn against the client's
+        # limit and refused file parts; the history is read as plain text only, and what goes back is
+        # built here: the chat this server rendered, or the client's text escaped, never its structures.
         try:
             question = validate_question(message, settings.max_question_chars)
-            limiter.check(_client_key(request))
-            asked_history = to_history(history)
-        except RateLimitedError as exc:
-            raise gr.Error(str(exc), title="Slow down") from None
+            asked_history = to_history(history, settings.max_history_messages, settings.max_history_chars)
         except InputError as exc:
             raise gr.Error(str(exc), title="Cannot ask this") from None
-        messages = list(history or []) + [
+        answers = answers if isinstance(answers, dict) else {}
+        shown = answers.get("chat") or []
+        if [(m["role"], from_chat_text(m["content"])) for m in shown] != [(t["role"], t["content"]) for t in asked_history]:
+            shown = chat_messages(asked_history)
+            answers = {}  # the votes recorded for another conversation's message numbers do not apply
+        messages = list(shown) + [
             {"role": "user", "content": as_chat_text(question)},
             {"role": "assistant", "content": "…"},
         ]
@@ -101,28 +146,35 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         pending = '<div class="sources pending"><p>Searching the article…</p></div>'
         yield busy, messages, pending, answers, None
         try:
-            answer = gate.run(assistant.ask, question, asked_history).to_dict()
+            answer = client_answer(gate.run(assistant.ask, question, asked_history))
         except InputError as exc:
             raise gr.Error(str(exc), title="Cannot ask this") from None
-        except AssistantError as exc:
+        except StoreUnavailableError as exc:
             log.error("answering failed: %s", exc)
             raise gr.Error(str(exc), title="The index is unavailable") from None
+        except AssistantError as exc:
+            log.error("answering failed: %s: %s", type(exc).__name__, exc)
+            raise gr.Error("The answer could not be made; the server log has the details.", title="Error") from None
+        except Exception:
+            log.exception("answering failed")
+            raise gr.Error("The answer could not be made; the server log has the details.", title="Error") from None
         for point in stream_points(answer["answer"])[:-1]:
             messages[-1] = {"role": "assistant", "content": answer_bubble(answer, point)}
             yield busy, messages, pending, answers, None
             time.sleep(STREAM_STEP_S)
         messages[-1] = {"role": "assistant", "content": answer_bubble(answer)}
-        answers = {**(answers or {}), str(len(messages) - 1): _summary(answer)}
+        answers = {**answers, str(len(messages) - 1): _summary(answer), "chat": messages}
         yield gr.Textbox(value="", submit_btn=True, stop_btn=False), messages, sources_html(answer, titles), answers, answer
 
     def vote(data: gr.LikeData, answers: dict) -> None:
-        index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
-        answer = (answers or {}).get(str(index))
+        # The guard already refused a malformed vote (422) and counted this one against the client's limit.
+        index = data.index[0] if isinstance(data.index, (list, tuple)) and data.index else data.index
+        answer = (answers or {}).get(str(index)) if isinstance(index, int) and not isinstance(index, bool) else None
         if answer is None:
             return  # a vote on something other than a recorded answer (e.g. a user message)
-        liked = data.liked
-        # Gradio sends True/False for the thumbs, "" when a vote is taken back, a string for other options.
-        choice = "like" if liked is True else "dislike" if liked is False else (str(liked).lower() or "retracted")
+        choice = vote_choice(data.liked)
+        if choice is None:
+            raise gr.Error("A vote is a like, a dislike or taking one back.", title="Cannot record this")
         try:
             feedback.record(choice, answer["question"], answer["answer"], answer["citations"])
         except OSError as exc:
@@ -142,7 +194,9 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         return [], sources_html(None), {}, None, gr.Textbox(value="", submit_btn=True, stop_btn=False)
 
     titles = _document_titles(assistant)
-    with gr.Blocks(title="Ask the article", analytics_enabled=False, fill_width=False) as demo:
+    # delete_cache: Gradio's cache of this app's files is cleaned every hour (and on shutdown).
+    with gr.Blocks(title="Ask the article", analytics_enabled=False, fill_width=False,
+                   delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             '<header class="app-header"><h1>Ask the article</h1>'
             f'<p>Answers quote the article verbatim, with numbered sources. Indexed: '
@@ -195,14 +249,43 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
     return demo
 
 
+def describe_events(demo: gr.Blocks, events: ChatEvents) -> None:
+    """Fill ``events`` with what each of ``demo``'s events is: a question, a vote, or the page's own."""
+    for fn_index, block_fn in demo.fns.items():
+        name = getattr(block_fn.fn, "__name__", "")
+        kind = "question" if name == "respond" else "vote" if name == "vote" else "ui"
+        events.by_fn[fn_index] = kind
+        if block_fn.api_name:
+            events.by_api[str(block_fn.api_name)] = kind
+    queue = demo._queue  # Gradio has no public count of a client's waiting events
+
+    def waiting(client: str) -> int:
+        count = 0
+        for event_queue in list(queue.event_queue_per_concurrency_id.values()):
+            for event in list(event_queue.queue):
+                host = getattr(getattr(event.request, "client", None), "host", None)
+                count += host == client
+        return count
+
+    events.waiting = waiting
+
+
 def mount(app, assistant: Assistant, settings: Settings, limiter: SlidingWindowLimiter, feedback: FeedbackLog,
-          gate: AnswerGate | None = None):
-    """Build the chat and mount it at ``/`` on ``app`` (after the app's own routes, which keep priority)."""
+          gate: AnswerGate | None = None, events: ChatEvents | None = None):
+    """Build the chat and mount it at ``/`` on ``app`` (after the app's own routes, which keep priority).
+
+    Gradio may serve no file a client names: ``allowed_paths`` is empty and every path is blocked (the
+    chat shows no files; the request guard closes the file routes too), its cache is cleaned hourly,
+    monitoring is off, and exception text stays in the log (``show_error=False``; ``gr.Error`` still
+    reaches the person).
+    """
     demo = build_ui(assistant, settings, limiter, feedback, gate)
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.chat_queue_size)
+    describe_events(demo, events if events is not None else ChatEvents())
     return gr.mount_gradio_app(
         app, demo, path="/", footer_links=["api"], run_history=False, ssr_mode=False, mcp_server=False,
-        pwa=False, show_error=True, css=CSS_PATH.read_text(encoding="utf-8"),
+        pwa=False, show_error=False, css=CSS_PATH.read_text(encoding="utf-8"),
+        allowed_paths=[], blocked_paths=[os.path.abspath(os.sep)], enable_monitoring=False,
         max_file_size=settings.max_body_bytes,  # the chat takes no files; keep Gradio's upload route small
         theme=gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]),
         server_name=settings.host, server_port=settings.port,
