@@ -65,6 +65,7 @@ bench-corpus:
 bench: setup bench-corpus
 	$(PY) -m bench.distractors --sizes 10000
 	$(PY) -m bench
+	$(PY) -m bench.embedder
 
 # Adds the ~100k-chunk growth run: about 45 minutes on 2 cores, mostly embedding the 100k chunks.
 bench-full: bench

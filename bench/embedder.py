@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="index location (default: settings); built if missing")
     parser.add_argument("--skip", default="", help="comma-separated: ingest")
     parser.add_argument("--no-record", action="store_true", help="print only; leave bench/results.md alone")
+    parser.add_argument("--out", type=Path, default=OUT_FILE, help="where the run's JSON goes (and, with --skip "
+                        "ingest, the ingest measurement is read from)")
     args = parser.parse_args(argv)
 
     from assistant.settings import load_settings
@@ -184,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     result["turn"] = turn_vs_langchain(data_dir, args.rounds)
     print(f"turn: {result['turn']['ratio_p50']}x the bare LangChain search", flush=True)
     if "ingest" in args.skip:  # keep the last measured ingest (it takes minutes), saying when it was taken
-        previous = json.loads(OUT_FILE.read_text(encoding="utf-8")) if OUT_FILE.exists() else {}
+        previous = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
         result["ingest_10k"] = previous.get("ingest_10k")
         if result["ingest_10k"]:
             result["ingest_10k"].setdefault("measured", previous.get("date"))
@@ -193,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     text = render(result)
     print(text)
     if not args.no_record:
-        OUT_FILE.parent.mkdir(parents=True, exist_ok=True)
-        OUT_FILE.write_text(json.dumps(result, indent=1), encoding="utf-8")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
         write_section(text)
     return 0
 
