@@ -132,7 +132,7 @@ def render(result: dict) -> str:
                      f"{ingest['chunks_per_s']} chunks/s", f"≥ {GOALS['ingest_10k_chunks_per_s']}",
                      _mark(ingest["chunks_per_s"], GOALS["ingest_10k_chunks_per_s"], lower_is_better=False)))
     else:
-        rows.append(("ingest at +10k", "not run (no distractor set: `make bench-corpus`, "
+        rows.append(("ingest at +10k", "not run (`--skip ingest`, or no distractor set: `make bench-corpus`, "
                      "`python -m bench.distractors --sizes 10000`)", f"≥ {GOALS['ingest_10k_chunks_per_s']}", "—"))
     m = result["machine"]
     lines = [START, "## Embedder on ONNX Runtime (issue 12)", "",
