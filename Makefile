@@ -10,9 +10,15 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup browser index run chat test test-fast eval bench bench-corpus bench-full clean
+.PHONY: setup models browser index run chat test test-fast eval bench bench-corpus bench-full clean
 
-setup: $(STAMP)
+setup: $(STAMP) models
+
+# The packaged model exported to ONNX (fp32 + int8) once per weights hash into the git-ignored models
+# folder (about 20 s the first time, a no-op after); the embedder would also export it at first use.
+MODELS_DIR ?= data/models
+models: $(STAMP)
+	$(PY) -m index.onnx_export --models-dir $(MODELS_DIR)
 
 # torch first, pinned: the CPU build lies on local disk; unpinned it would pull a multi-GB CUDA build.
 $(STAMP): requirements.txt
@@ -59,6 +65,7 @@ bench-corpus:
 bench: setup bench-corpus
 	$(PY) -m bench.distractors --sizes 10000
 	$(PY) -m bench
+	$(PY) -m bench.embedder
 
 # Adds the ~100k-chunk growth run: about 45 minutes on 2 cores, mostly embedding the 100k chunks.
 bench-full: bench

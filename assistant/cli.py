@@ -84,7 +84,7 @@ def cmd_ingest(args, settings: Settings) -> int:
     paths = args.paths or [settings.corpus_dir]
     documents = load_documents(paths)
     store = ChunkStore(connect(settings.chroma_dir, settings.chroma_url), settings.collection)
-    embedder = Embedder()
+    embedder = Embedder(precision=settings.embedding_precision, models_dir=settings.models_dir)
     scopes = [p.resolve() for p in paths if p.is_dir()]
     full_sync = not args.paths  # the corpus folder is the whole truth: removed files leave the index
     bar = tqdm(total=0, unit="chunk", desc="embedding", disable=None)
@@ -180,7 +180,7 @@ def cmd_status(args, settings: Settings) -> int:
     from index.store import ChunkStore, connect
 
     store = ChunkStore(connect(settings.chroma_dir, settings.chroma_url), settings.collection)
-    print(index_status(store, settings.catalog_dir))
+    print(index_status(store, settings.catalog_dir, settings.embedding_precision))
     return 0
 
 

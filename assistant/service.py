@@ -74,8 +74,9 @@ class Assistant:
         # The store first: an unreachable Chroma server is reported before the model's seconds of loading.
         client = connect(settings.chroma_dir, settings.chroma_url)
         store = ChunkStore(client, settings.collection)
-        index_status(store, settings.catalog_dir)  # a missing index is reported before the model loads
-        embedder = embedder or Embedder()
+        # a missing index is reported before the model loads (a given embedder is checked by open_index)
+        index_status(store, settings.catalog_dir, None if embedder is not None else settings.embedding_precision)
+        embedder = embedder or Embedder(precision=settings.embedding_precision, models_dir=settings.models_dir)
         catalog = open_index(store, settings.catalog_dir, embedder)
         return cls(settings, embedder, store, catalog)
 

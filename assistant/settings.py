@@ -20,6 +20,10 @@ class Settings:
     corpus_dir: Path = REPO_ROOT / "corpus" / "data"
     chroma_url: str | None = None
     collection: str = "articles"
+    # the embedder: ONNX exports of the packaged model live here, one folder per weights hash (a cache
+    # shared by every data folder, git-ignored); precision "fp32" or "int8" (README, Performance)
+    models_dir: Path = REPO_ROOT / "data" / "models"
+    embedding_precision: str = "fp32"
     # retrieval
     dense_k: int = 12
     lexical_k: int = 12
@@ -70,6 +74,7 @@ class Settings:
 
 
 _ENV_PREFIX = "ASSISTANT_"
+EMBEDDING_PRECISIONS = ("fp32", "int8")  # index.embedding.ONNX_PRECISIONS
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -85,7 +90,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides) -> Settings
         if key in env and env[key] != "":
             values[f.name] = _coerce(f.name, env[key], Settings.__dataclass_fields__[f.name].type, key)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    for name in ("data_dir", "corpus_dir"):
+    if values.get("embedding_precision", "fp32") not in EMBEDDING_PRECISIONS:
+        raise InputError(f"embedding precision {values['embedding_precision']!r} is not one of "
+                         f"{', '.join(EMBEDDING_PRECISIONS)} (ASSISTANT_EMBEDDING_PRECISION).")
+    for name in ("data_dir", "corpus_dir", "models_dir"):
         if name in values:
             values[name] = Path(values[name]).expanduser().resolve()
     return replace(Settings(), **values)

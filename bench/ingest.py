@@ -40,8 +40,6 @@ def measure_ingest(paths: list[Path], data_dir: Path, echo: bool = False) -> dic
 
 def _ingest_here(paths: list[Path], data_dir: Path) -> dict:
     """The child's side: load, chunk, embed and store, timing each phase."""
-    import torch
-
     import index.build
     from assistant.settings import load_settings
     from corpus.documents import load_documents
@@ -55,7 +53,7 @@ def _ingest_here(paths: list[Path], data_dir: Path) -> dict:
     documents = load_documents(paths)
     load_s = time.perf_counter() - started
     started = time.perf_counter()
-    embedder = Embedder()
+    embedder = Embedder(precision=settings.embedding_precision, models_dir=settings.models_dir)
     model_s = time.perf_counter() - started
     store = ChunkStore(connect(settings.chroma_dir), settings.collection)
     times = CallTimes()
@@ -73,7 +71,7 @@ def _ingest_here(paths: list[Path], data_dir: Path) -> dict:
             "texts_embedded": report.chunks + sentences, "load_documents_s": round(load_s, 2),
             "model_load_s": round(model_s, 2), "ingest_s": round(ingest_s, 2),
             "chunks_per_s": round(report.chunks / ingest_s, 1), "sentences_per_s": round(sentences / ingest_s, 1),
-            "phases_s": phases, "torch_threads": torch.get_num_threads()}
+            "phases_s": phases, "embedder": f"{embedder.runtime} {embedder.precision}"}
 
 
 def format_ingest(label: str, r: dict) -> str:

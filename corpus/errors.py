@@ -7,6 +7,7 @@ The tree (each layer adds its own leaves; the edges translate them)::
     ├── IndexNotFoundError              index/errors.py: nothing built yet
     ├── IndexMismatchError              index/errors.py: recipe differs from settings
     ├── StoreUnavailableError           index/errors.py: Chroma server unreachable
+    ├── EmbedderError                   index/errors.py: the ONNX export failed
     └── InputError                      assistant/errors.py: a question/history we refuse
         └── RateLimitedError            assistant/errors.py: too many requests
 

@@ -61,7 +61,7 @@ def open_assistant(settings: Settings, embedder: Embedder | None = None,
     Raises:
         IndexMismatchError / StoreUnavailableError / CorpusError with a next step.
     """
-    embedder = embedder or Embedder()
+    embedder = embedder or Embedder(precision=settings.embedding_precision, models_dir=settings.models_dir)
     try:
         return Assistant.open(settings, embedder=embedder)
     except IndexNotFoundError:

@@ -14,7 +14,7 @@ import numpy as np
 from corpus.chunking import CHUNKER_VERSION, Chunk, chunk_document
 from corpus.documents import SourceDocument
 from index.catalog import Catalog, build_catalog, load_catalog, save_catalog
-from index.embedding import EMBEDDING_VERSION, MODEL_NAME, MODEL_PACKAGE, Embedder
+from index.embedding import EMBEDDING_VERSION, MODEL_NAME, MODEL_PACKAGE, Embedder, embedder_identity
 from index.lexical import LEXICAL_VERSION
 from index.errors import IndexMismatchError, IndexNotFoundError
 from index.store import ChunkStore
@@ -54,6 +54,7 @@ def recipe_for(embedder: Embedder, chunk_ids: Sequence[str], documents: dict[str
         "model_package": MODEL_PACKAGE,
         "dimension": embedder.dimension,
         "embedding_version": EMBEDDING_VERSION,
+        **embedder.identity(),  # runtime, precision, source weights' hash: vectors of one are not another's
         "chunker_version": CHUNKER_VERSION,
         "lexical_version": LEXICAL_VERSION,
         "corpus_hash": corpus_hash(chunk_ids),
@@ -62,10 +63,14 @@ def recipe_for(embedder: Embedder, chunk_ids: Sequence[str], documents: dict[str
     }
 
 
-def check_recipe(found: dict, embedder_model: str, dimension: int, where: str) -> None:
-    """Raise IndexMismatchError when ``found`` was built by another model or chunker."""
+def check_recipe(found: dict, embedder_model: str, dimension: int, where: str, identity: dict | None = None) -> None:
+    """Raise IndexMismatchError when ``found`` was built by another model, embedder or chunker.
+
+    ``identity``: the embedder's runtime, precision and weights hash (``Embedder.identity()``); an
+    index whose vectors came from another runtime or precision is never searched with this one.
+    """
     wanted = {"model": embedder_model, "dimension": dimension, "embedding_version": EMBEDDING_VERSION,
-              "chunker_version": CHUNKER_VERSION}
+              "chunker_version": CHUNKER_VERSION, **(identity or {})}
     diffs = [f"{k}: index has {found.get(k)!r}, this build uses {v!r}" for k, v in wanted.items() if found.get(k) != v]
     if diffs:
         raise IndexMismatchError(f"The index at {where} was built with another recipe ({'; '.join(diffs)}). {REBUILD_HINT}")
@@ -94,7 +99,8 @@ def ingest(
     if rebuild:
         store.reset()
     elif store.count() and store.recipe():
-        check_recipe(store.recipe(), embedder.model_name, embedder.dimension, f"Chroma collection {store.name!r}")
+        check_recipe(store.recipe(), embedder.model_name, embedder.dimension, f"Chroma collection {store.name!r}",
+                     embedder.identity())
     # Chunks without a stamp are what a first ingest killed part-way leaves (the stamp is written last):
     # this run keeps them and embeds the rest.
 
@@ -223,15 +229,20 @@ def _stamped_recipe(store: ChunkStore, catalog_dir: Path) -> dict:
     return stamped
 
 
-def index_status(store: ChunkStore, catalog_dir: Path) -> str:
+def index_status(store: ChunkStore, catalog_dir: Path, precision: str | None = None) -> str:
     """One line about the index, without loading the model.
+
+    ``precision``: also check the recipe's embedder (runtime, precision, weights hash) against the
+    ONNX embedder of this precision.
 
     Raises:
         IndexNotFoundError / IndexMismatchError: as ``open_index`` would.
     """
     stamped = _stamped_recipe(store, catalog_dir)
-    check_recipe(stamped, MODEL_NAME, int(stamped.get("dimension", 0)), f"Chroma collection {store.name!r}")
-    return (f"index ok: {stamped.get('chunks')} chunks, model {stamped.get('model')}, "
+    identity = embedder_identity(precision) if precision else None
+    check_recipe(stamped, MODEL_NAME, int(stamped.get("dimension", 0)), f"Chroma collection {store.name!r}", identity)
+    return (f"index ok: {stamped.get('chunks')} chunks, model {stamped.get('model')} on "
+            f"{stamped.get('embedder_runtime')} {stamped.get('embedder_precision')}, "
             f"chunker {stamped.get('chunker_version')}, corpus {stamped.get('corpus_hash')}")
 
 
@@ -243,10 +254,11 @@ def open_index(store: ChunkStore, catalog_dir: Path, embedder: Embedder) -> Cata
         IndexMismatchError: the index was built with another model or chunker.
     """
     stamped = _stamped_recipe(store, catalog_dir)
-    check_recipe(stamped, embedder.model_name, embedder.dimension, f"Chroma collection {store.name!r}")
+    check_recipe(stamped, embedder.model_name, embedder.dimension, f"Chroma collection {store.name!r}",
+                 embedder.identity())
     catalog = load_catalog(catalog_dir)
     if catalog is not None:
-        check_recipe(catalog.recipe, embedder.model_name, embedder.dimension, str(catalog_dir))
+        check_recipe(catalog.recipe, embedder.model_name, embedder.dimension, str(catalog_dir), embedder.identity())
         if (catalog.recipe.get("corpus_hash") == stamped.get("corpus_hash")
                 and catalog.recipe.get("records_hash") == stamped.get("records_hash")
                 and catalog.recipe.get("lexical_version") == LEXICAL_VERSION):

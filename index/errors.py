@@ -15,3 +15,7 @@ class IndexMismatchError(AssistantError):
 
 class StoreUnavailableError(AssistantError):
     """The Chroma store (usually a server) cannot be reached or answered with an error."""
+
+
+class EmbedderError(AssistantError):
+    """The embedding model cannot be prepared (its ONNX export failed or its files are unreadable)."""

@@ -78,10 +78,18 @@ def test_dependencies_point_one_way(layer, forbidden):
     ("chromadb", "index/store.py"),
     ("langchain_chroma", "index/store.py"),
     ("sentence_transformers", "index/embedding.py"),
+    ("tokenizers", "index/onnx_embedding.py"),
     ("gradio", "assistant/web/ui.py"),
 ])
 def test_each_heavy_library_has_exactly_one_owner(library, owner):
     assert importers_of(library) == {owner}
+
+
+def test_onnxruntime_and_torch_stay_inside_the_embedder_modules():
+    # the session lives in onnx_embedding; the export (torch, onnxruntime's quantiser) in onnx_export;
+    # torch otherwise only behind the sentence-transformers reference
+    assert importers_of("onnxruntime") == {"index/onnx_embedding.py", "index/onnx_export.py"}
+    assert importers_of("torch") <= {"index/embedding.py", "index/onnx_export.py"}
 
 
 def reads_environment(path: Path) -> list[int]:

@@ -160,6 +160,9 @@ def test_corpus_hash_depends_on_the_set_of_chunk_ids_only():
     ("model", "sentence-transformers/all-mpnet-base-v2"),
     ("chunker_version", "0"),
     ("embedding_version", "1"),
+    ("embedder_runtime", "sentence-transformers"),
+    ("embedder_precision", "int8"),
+    ("model_hash", "0123456789abcdef"),
 ])
 def test_tampered_recipe_json_raises_mismatch_naming_the_rebuild(article_index, tmp_path, field, value):
     index, _ = article_index
