@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -41,6 +41,9 @@ class Settings:
     max_chat_body_bytes: int = 512_000  # the chat's own POSTs: it sends the whole conversation back each turn
     concurrency: int = 4  # questions answered at once, API and chat together; more wait their turn
     chat_queue_size: int = 64  # chat questions that may wait in Gradio's queue before it says it is full
+    # /v1/* (the OpenAI-compatible routes) require "Authorization: Bearer <this>" when set; env only
+    # (ASSISTANT_OPENAI_TOKEN), kept out of repr so it is never logged or shown.
+    openai_token: str | None = field(default=None, repr=False)
     debug: bool = False
 
     @property

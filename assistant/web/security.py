@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:\d{1,5})?$")
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 _JSON_TYPE = re.compile(r"^application/([\w.+-]+\+)?json\s*(;|$)", re.I)
+# -- issue 13: the OpenAI-compatible route is guarded like /api/ask; /v1/* refusals are OpenAI-shaped --
+ASK_ROUTES = frozenset({"/api/ask", "/v1/chat/completions"})
+OPENAI_PREFIX = "/v1/"
+# -----------------------------------------------------------------------------------------------------
 ASK_SHAPE = 'Send a JSON object: {"question": "...", "history": [{"role": "user", "content": "..."}]}.'
 
 # Gradio's page boots with inline scripts and sets inline styles: without 'unsafe-inline' it does not
@@ -98,7 +102,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = self.embed_csp if scope["path"].startswith(("/embed", "/widget")) else self.page_csp
+        csp = self.embed_csp if scope["path"].startswith(("/embed", "/widget", "/documents/")) else self.page_csp
         started = False
 
         async def send_with_headers(message: Message) -> None:
@@ -128,6 +132,42 @@ class SecurityHeaders:
             await send_with_headers(body)
 
 
+def openai_shaped_errors(send: Send) -> Send:
+    """``send`` with this module's ``{"error": "message"}`` refusals rewritten as OpenAI error objects
+    (``{"error": {"message", "type", "code"}}``), for the /v1/* routes (issue 13). Other responses pass."""
+    from assistant.web.openai_api import error_body
+
+    held: Message | None = None
+    chunks: list[bytes] = []
+
+    async def wrapped(message: Message) -> None:
+        nonlocal held
+        if message["type"] == "http.response.start":
+            content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+            if message["status"] >= 400 and content_type.startswith(b"application/json"):
+                held = message
+                return
+        elif message["type"] == "http.response.body" and held is not None:
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            raw = b"".join(chunks)
+            try:
+                payload = json.loads(raw)
+            except ValueError:
+                payload = None
+            if isinstance(payload, dict) and isinstance(payload.get("error"), str):
+                raw = json.dumps(error_body(held["status"], payload["error"])).encode()
+            headers = [(k, v) for k, v in held.get("headers", []) if k.lower() != b"content-length"]
+            await send({**held, "headers": headers + [(b"content-length", str(len(raw)).encode())]})
+            await send({"type": "http.response.body", "body": raw})
+            held = None
+            return
+        await send(message)
+
+    return wrapped
+
+
 class RequestGuard:
     """Server-side checks a browser's CORS cannot replace.
 
@@ -151,6 +191,8 @@ class RequestGuard:
         if scope["type"] != "http" or scope["method"] in _SAFE_METHODS:
             await self.app(scope, receive, send)
             return
+        if scope["path"].startswith(OPENAI_PREFIX):
+            send = openai_shaped_errors(send)  # issue 13
         origin = _header(scope, b"origin")
         if origin is not None and origin.rstrip("/") not in self.origins and not self._same_host(scope, origin):
             await self._reject(send, 403, f"Requests from {origin} are not allowed. Add it to ASSISTANT_ALLOWED_ORIGINS.")
@@ -159,7 +201,7 @@ class RequestGuard:
         if path.rstrip("/").endswith("/upload"):
             await self._reject(send, 403, "This server accepts no file uploads.")
             return
-        if path != "/api/ask" or scope["method"] != "POST":
+        if path not in ASK_ROUTES or scope["method"] != "POST":
             body = await self._read_body(receive, send, self.max_chat_body_bytes, scope)
             if body is not None:
                 await self.app(scope, self._replay(body, receive), send)

@@ -19,6 +19,7 @@ from gradio.components.chatbot import ChatbotDataMessages  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
 from assistant.web.concurrency import AnswerGate  # noqa: E402
+from assistant.web.documents import with_context_links  # noqa: E402
 from assistant.web.display import answer_bubble, as_chat_text, sources_html, stream_points, to_history  # noqa: E402
 from assistant.errors import AssistantError, InputError, RateLimitedError  # noqa: E402
 from assistant.web.feedback import FeedbackLog  # noqa: E402
@@ -85,6 +86,12 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
     gate = gate or AnswerGate(settings.concurrency)
 
     def respond(message: str, history: list, answers: dict, request: gr.Request):
+        yield from answer_turn(message, history, answers, None, request)
+
+    def respond_in(message: str, history: list, answers: dict, document: str | None, request: gr.Request):
+        yield from answer_turn(message, history, answers, document or None, request)
+
+    def answer_turn(message: str, history: list, answers: dict, document: str | None, request: gr.Request):
         try:
             question = validate_question(message, settings.max_question_chars)
             limiter.check(_client_key(request))
@@ -101,7 +108,8 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         pending = '<div class="sources pending"><p>Searching the article…</p></div>'
         yield busy, messages, pending, answers, None
         try:
-            answer = gate.run(assistant.ask, question, asked_history).to_dict()
+            answer = with_context_links(gate.run(assistant.ask, question, asked_history, documents=document).to_dict(),
+                                        assistant.catalog)
         except InputError as exc:
             raise gr.Error(str(exc), title="Cannot ask this") from None
         except AssistantError as exc:
@@ -152,8 +160,16 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         answers = gr.State({})
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=360):
+                picker = None
+                if len(titles) > 1:  # several documents: ask about one, or all
+                    picker = gr.Dropdown(
+                        choices=[("All documents", "")] + sorted(((t, d) for d, t in titles.items()), key=lambda x: x[0].lower()),
+                        value="", label="Ask about", elem_id="document-picker", interactive=True, filterable=False,
+                    )
+                # The chat fills the window below the header (chat.css keeps a floor for short windows).
                 chatbot = gr.Chatbot(
-                    label="Conversation", elem_id="chat", height=540, layout="bubble", show_label=False,
+                    label="Conversation", elem_id="chat", height="calc(100vh - 250px)", min_height=420,
+                    layout="bubble", show_label=False,
                     latex_delimiters=[], buttons=["copy"], feedback_options=("Like", "Dislike"),
                     placeholder="<strong>Ask about the article</strong><br>Each answer quotes sentences from it.",
                     examples=[{"text": q} for q in EXAMPLES], allow_tags=False,
@@ -173,16 +189,18 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         answer_json = gr.JSON(visible=False, label="answer")
 
         outputs = [textbox, chatbot, sources, answers, answer_json]
+        inputs = [textbox, chatbot, answers] + ([picker] if picker is not None else [])
+        answer_fn = respond_in if picker is not None else respond
         # Progress and error overlays go to the hidden JSON only: the chat shows its own "…" and
         # "Searching" while answering, and a refused question (gr.Error) is a toast that leaves the
         # conversation and the textbox usable instead of covering them with "Error".
         quiet = {"show_progress_on": answer_json}
-        submitted = textbox.submit(respond, [textbox, chatbot, answers], outputs, api_name="ask", **quiet,
+        submitted = textbox.submit(answer_fn, inputs, outputs, api_name="ask", **quiet,
                                    api_description="Ask a question; returns the chat, the sources HTML and the answer object.")
         submitted.then(restore_textbox, None, textbox, queue=False, api_visibility="undocumented")
         example = chatbot.example_select(pick_example, None, textbox,
                                          queue=False, api_visibility="undocumented")
-        from_example = example.then(respond, [textbox, chatbot, answers], outputs, api_visibility="undocumented",
+        from_example = example.then(answer_fn, inputs, outputs, api_visibility="undocumented",
                                     **quiet)
         from_example.then(restore_textbox, None, textbox, queue=False, api_visibility="undocumented")
         textbox.stop(None, None, None, cancels=[submitted, from_example], api_visibility="undocumented").then(
