@@ -207,6 +207,7 @@ def create_app(settings: Settings, assistant=None) -> FastAPI:
     app.state.limiter = limiter
     app.state.feedback = feedback
     app.state.gate = gate
+    app.state.openai_token = settings.openai_token  # /v1/* bearer token (None: open)
     _install_error_handlers(app)
     _add_routes(app, assistant, gate, feedback)
     # add_middleware wraps: the last added is the outermost.

@@ -235,7 +235,9 @@ def _scope_for(model: str | None, assistant) -> str | None:
     raise LookupError(model)
 
 
-def _authorized(request: Request, token: str | None) -> bool:
+def _authorized(request: Request) -> bool:
+    # the web Settings' token, put on app.state by create_app (the assistant's settings may be another's)
+    token = getattr(request.app.state, "openai_token", None)
     if not token:
         return True
     given = request.headers.get("authorization", "")
@@ -245,19 +247,18 @@ def _authorized(request: Request, token: str | None) -> bool:
 
 def add_openai_routes(app: FastAPI, assistant, gate: AnswerGate, threads: anyio.CapacityLimiter) -> None:
     """``/v1/models`` and ``/v1/chat/completions`` on ``app``; answers share ``gate`` and ``threads``."""
-    token = assistant.settings.openai_token
     unauthorized = ("A valid API key is required: send the token set in ASSISTANT_OPENAI_TOKEN as "
                     "'Authorization: Bearer <token>'.")
 
     @app.get("/v1/models", tags=["openai"], summary="The models: the whole collection and each document")
     def list_models(request: Request):
-        if not _authorized(request, token):
+        if not _authorized(request):
             return openai_error(401, unauthorized)
         return {"object": "list", "data": models(assistant)}
 
     @app.get("/v1/models/{model_id}", tags=["openai"], summary="One model")
     def get_model(model_id: str, request: Request):
-        if not _authorized(request, token):
+        if not _authorized(request):
             return openai_error(401, unauthorized)
         for item in models(assistant):
             if item["id"] == model_id:
@@ -272,7 +273,7 @@ def add_openai_routes(app: FastAPI, assistant, gate: AnswerGate, threads: anyio.
     async def chat_completions(request: Request):
         """OpenAI's chat-completions shape, plus top-level `citations` (as in `/api/ask`, each with a
         `context_url`), `abstained` and `rewritten_query`. `stream: true` → server-sent chunks."""
-        if not _authorized(request, token):
+        if not _authorized(request):
             return openai_error(401, unauthorized)
         try:
             body = json.loads(await request.body())
