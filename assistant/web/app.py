@@ -26,7 +26,7 @@ from assistant.errors import (
 )
 from assistant.settings import Settings
 from assistant.web.concurrency import AnswerGate
-from assistant.web.documents import add_document_routes, with_context_links
+from assistant.web.documents import add_document_routes, with_links_and_titles
 from assistant.web.feedback import FeedbackLog
 from assistant.web.openai_api import add_openai_routes
 from assistant.web.ratelimit import SlidingWindowLimiter
@@ -133,7 +133,7 @@ def _add_routes(app: FastAPI, assistant, gate: AnswerGate, feedback: FeedbackLog
         history = [m.model_dump() for m in body.history]
         answer = await anyio.to_thread.run_sync(
             lambda: gate.run(assistant.ask, body.question, history, documents=body.document), limiter=threads)
-        return with_context_links(answer.to_dict(), assistant.catalog)
+        return with_links_and_titles(answer.to_dict(), assistant.catalog)
 
     @app.get("/api/health", tags=["api"], summary="Liveness, index size, feedback file and answering load")
     def health() -> dict[str, Any]:

@@ -24,11 +24,10 @@ def context_url(doc_id: str, start: int, end: int) -> str:
     return f"/documents/{url_quote(doc_id, safe='')}?start={int(start)}&end={int(end)}#quote"
 
 
-def with_context_links(answer: dict, catalog) -> dict:
-    """``answer`` (the answer object) with a ``context_url`` on each citation: the quoted span in its document.
-
-    The span runs from the first quoted sentence to the last, in document offsets.
-    """
+def with_links_and_titles(answer: dict, catalog) -> dict:
+    """``answer`` (the answer object) with a ``context_url`` on each citation (the quoted span in its
+    document, from the first quoted sentence to the last, in document offsets) and a ``document_title``
+    on each "see also" passage."""
     citations = []
     for citation in answer.get("citations", []):
         chunk = catalog.chunks.get(citation.get("chunk_id"))
@@ -38,7 +37,13 @@ def with_context_links(answer: dict, catalog) -> dict:
             end = chunk.start + max(int(e) for _, e in spans)
             citation = {**citation, "context_url": context_url(chunk.doc_id, start, end)}
         citations.append(citation)
-    return {**answer, "citations": citations}
+    see_also = []
+    for item in answer.get("see_also", []):
+        chunk = catalog.chunks.get(item.get("chunk_id"))
+        if chunk is not None and not item.get("document_title"):
+            item = {**item, "document_title": chunk.doc_title or chunk.doc_id}
+        see_also.append(item)
+    return {**answer, "citations": citations, "see_also": see_also}
 
 
 def _passages(catalog, doc_id: str) -> list:

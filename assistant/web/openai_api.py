@@ -30,7 +30,7 @@ from assistant.errors import (
 )
 from assistant.web.concurrency import AnswerGate
 from assistant.web.display import stream_points
-from assistant.web.documents import with_context_links
+from assistant.web.documents import with_links_and_titles
 
 OWNER = "ask-the-article"
 SOURCES_HEADING = "Sources:"
@@ -297,7 +297,7 @@ def add_openai_routes(app: FastAPI, assistant, gate: AnswerGate, threads: anyio.
             return openai_error(503, str(exc))
         except AssistantError as exc:
             return openai_error(500, str(exc))
-        result = with_context_links(answer.to_dict(), assistant.catalog)
+        result = with_links_and_titles(answer.to_dict(), assistant.catalog)
         name = model or assistant.settings.collection
         if stream:
             return StreamingResponse(completion_chunks(result, name, question, history, include_usage),

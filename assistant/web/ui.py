@@ -19,7 +19,7 @@ from gradio.components.chatbot import ChatbotDataMessages  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
 from assistant.web.concurrency import AnswerGate  # noqa: E402
-from assistant.web.documents import with_context_links  # noqa: E402
+from assistant.web.documents import with_links_and_titles  # noqa: E402
 from assistant.web.display import answer_bubble, as_chat_text, sources_html, stream_points, to_history  # noqa: E402
 from assistant.errors import AssistantError, InputError, RateLimitedError  # noqa: E402
 from assistant.web.feedback import FeedbackLog  # noqa: E402
@@ -108,7 +108,7 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         pending = '<div class="sources pending"><p>Searching the article…</p></div>'
         yield busy, messages, pending, answers, None
         try:
-            answer = with_context_links(gate.run(assistant.ask, question, asked_history, documents=document).to_dict(),
+            answer = with_links_and_titles(gate.run(assistant.ask, question, asked_history, documents=document).to_dict(),
                                         assistant.catalog)
         except InputError as exc:
             raise gr.Error(str(exc), title="Cannot ask this") from None
@@ -154,7 +154,9 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         gr.Markdown(
             '<header class="app-header"><h1>Ask the article</h1>'
             f'<p>Answers quote the article verbatim, with numbered sources. Indexed: '
-            f'{", ".join(html.escape(t) for t in sorted(titles.values()))}</p></header>',
+            + (html.escape(next(iter(titles.values()))) if len(titles) == 1
+               else f"{len(titles)} documents; ask about one of them or all")
+            + "</p></header>",
             latex_delimiters=[], elem_id="app-header",
         )
         answers = gr.State({})
@@ -168,7 +170,8 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
                     )
                 # The chat fills the window below the header (chat.css keeps a floor for short windows).
                 chatbot = gr.Chatbot(
-                    label="Conversation", elem_id="chat", height="calc(100vh - 250px)", min_height=420,
+                    label="Conversation", elem_id="chat", min_height=420,
+                    height="calc(100vh - 340px)" if picker is not None else "calc(100vh - 250px)",
                     layout="bubble", show_label=False,
                     latex_delimiters=[], buttons=["copy"], feedback_options=("Like", "Dislike"),
                     placeholder="<strong>Ask about the article</strong><br>Each answer quotes sentences from it.",
