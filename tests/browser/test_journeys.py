@@ -108,6 +108,8 @@ def test_widget_on_an_allowed_site_answers_with_a_citation(page, recorder, scree
         launcher.click()
         frame = page.frame_locator('[data-ask-widget="frame"]')
         expect(frame.locator("#title")).to_have_text("Ask the article")
+        # data-document="onclive-ixazomib-rrmm" in examples/embed.html: the header names the article
+        expect(frame.locator("#subtitle")).to_contain_text("Relapsed Multiple Myeloma")
         frame.locator("#question").fill("What was the median TTP in the IFM 2014-01 study?")
         frame.locator("#send").click()
         source = frame.locator(".msg.bot .source").first
