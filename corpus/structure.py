@@ -78,8 +78,8 @@ class Block:
     end: int
     section: str
     speaker: str | None = None
-    reference_numbers: tuple[int, ...] = ()
-    reference: Reference | None = None
+    reference_numbers: tuple[int, ...] = ()  # the inline markers (a reference entry: its own number)
+    reference: Reference | None = None  # a reference entry's record, or the study a marker-less passage names
 
 
 @dataclass
@@ -134,15 +134,19 @@ def parse_document(doc_id: str, text: str) -> ParsedDocument:
         markers = tuple(
             dict.fromkeys(int(m.group("n")) for m in _MARKER.finditer(block_text) if int(m.group("n")) in references)
         )
-        if not markers and kind != "heading":
-            markers = references_naming_studies(block_text, references)
+        # No marker, but the passage names one study that one bibliography entry names: that entry is the
+        # passage's reference (shown with its citations). A passage naming several studies is about none
+        # of them in particular and gets none. Kept apart from the markers, which also pull the cited
+        # entries into the answer's candidates.
+        named = references_naming_studies(block_text, references) if not markers and kind != "heading" else ()
+        named = named if len(named) == 1 else ()
         speaker = None
         m = _SPEAKER.search(block_text)
         if m and kind != "heading":
             speaker = m.group("name")
         parsed.blocks.append(
             Block(kind=kind, text=block_text, start=start, end=end, section=sec, speaker=speaker,
-                  reference_numbers=markers)
+                  reference_numbers=markers, reference=references[named[0]] if named else None)
         )
     for start, end, sec in ref_texts:
         start, end = _strip_bullet(text, start, end)

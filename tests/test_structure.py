@@ -185,12 +185,12 @@ def test_a_passage_naming_a_trial_without_a_marker_gets_the_entry_naming_that_tr
     # The Alliance results paragraph has no marker (its "0.437" is a decimal, not one): it names the
     # trial, and reference 3's title names the same trial.
     findings = block_starting(parsed, "Findings from Alliance A061202 revealed")
-    assert "0.437" in findings.text and findings.reference_numbers == (3,)
-    assert block_starting(parsed, "Findings from IFM 2014-01 showed").reference_numbers == (4,)
-    both = block_starting(parsed, "After reviewing the notable updates")
-    assert both.reference_numbers == (3, 4)  # in the order the passage names them
-    # quotes that name no trial stay unlinked
-    assert block_starting(parsed, "“With the triplet").reference_numbers == ()
+    assert "0.437" in findings.text and findings.reference is parsed.references[3]
+    assert findings.reference_numbers == ()  # not a marker: the entry is not pulled into answers as one
+    assert block_starting(parsed, "Findings from IFM 2014-01 showed").reference is parsed.references[4]
+    # a passage naming two studies is about neither in particular; a quote naming none stays unlinked
+    assert block_starting(parsed, "After reviewing the notable updates").reference is None
+    assert block_starting(parsed, "“With the triplet").reference is None
 
 
 def test_study_names_link_only_to_the_one_entry_naming_them():
@@ -209,12 +209,15 @@ def test_study_names_link_only_to_the_one_entry_naming_them():
     )
     parsed = parse_document("synthetic", text)
     by_start = {b.text.split()[0]: b for b in parsed.blocks if b.kind != "reference"}
-    assert by_start["The"].reference_numbers == (1,)
-    assert by_start["In"].reference_numbers == (2,)
-    assert by_start["Both"].reference_numbers == (1, 2)
-    assert by_start["BRCA1"].reference_numbers == ()  # genes and receptors are not studies
-    assert by_start["LOTUS-9"].reference_numbers == ()  # named by two entries: ambiguous, none
-    assert by_start["A"].reference_numbers == (2,)  # an inline marker wins over a named study
+    linked = {word: (b.reference.number if b.reference else None) for word, b in by_start.items()}
+    assert linked["The"] == 1 and linked["In"] == 2
+    assert linked["Both"] is None  # two studies named: about neither in particular
+    assert linked["BRCA1"] is None  # genes and receptors are not studies
+    assert linked["LOTUS-9"] is None  # named by two entries: ambiguous, none
+    assert by_start["A"].reference_numbers == (2,) and linked["A"] is None  # the marker decides
+    from corpus.structure import references_naming_studies
+
+    assert references_naming_studies(by_start["Both"].text, parsed.references) == (1, 2)
 
 
 def test_markers_only_link_to_references_that_exist():
