@@ -3,9 +3,9 @@
 Security, in the order a request meets it (outermost first):
 ``SecurityHeaders`` (CSP with frame-ancestors from the allow-list, nosniff, no-referrer; turns any
 unexpected exception into a JSON 500) → ``CORSMiddleware`` (the allow-list) → ``RequestGuard`` (403 for
-a state-changing request from a page of another origin and for file uploads; on ``/api/ask`` 429
-per-client rate limit, 415 unless JSON, 413 body limit, 400 unless UTF-8; 413 body limit on the chat's
-POSTs) → routes → Gradio.
+a state-changing request from a page of another origin and for file uploads; on ``/api/ask`` and
+``/v1/chat/completions`` 429 per-client rate limit, 415 unless JSON, 413 body limit, 400 unless UTF-8;
+413 body limit on the chat's POSTs; refusals on ``/v1/*`` in OpenAI's error shape) → routes → Gradio.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ class RequestGuard:
     - A POST/PUT/PATCH/DELETE whose ``Origin`` is present, not the server's own and not allowed → 403
       (the browser would hide the response, but the request would still have run).
     - Gradio's upload route → 403: the chat takes no files, and stored uploads would be served back.
-    - ``POST /api/ask``: per-client rate limit → 429 with Retry-After; not JSON → 415; body over
+    - ``POST /api/ask`` and ``POST /v1/chat/completions``: per-client rate limit → 429 with Retry-After; not JSON → 415; body over
       ``max_body_bytes`` → 413; not UTF-8 → 400.
     - Any other POST (the chat's queue and API): body over ``max_chat_body_bytes`` → 413.
     """
