@@ -37,12 +37,14 @@ browser:
 index: setup
 	$(PY) -m assistant ingest
 
+# A fresh clone has no index: `status --build-if-missing` says so in one line and builds it.
+# The port: `make run PORT=8000` (or ASSISTANT_PORT=8000 make run).
 run: setup
-	@$(PY) -m assistant status || $(MAKE) index
-	$(PY) -m assistant serve
+	@$(PY) -m assistant status --build-if-missing
+	$(PY) -m assistant serve $(if $(PORT),--port $(PORT))
 
 chat: setup
-	@$(PY) -m assistant status || $(MAKE) index
+	@$(PY) -m assistant status --build-if-missing
 	$(PY) -m assistant chat
 
 test: setup browser

@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("chat", help="a conversation in the terminal")
 
-    sub.add_parser("status", help="say whether the index is built and matches this build (no model load)")
+    status = sub.add_parser("status", help="say whether the index is built and matches this build (no model load)")
+    status.add_argument("--build-if-missing", action="store_true",
+                        help="no index yet: build it from corpus/data now instead of failing (what `make run` does)")
 
     serve = sub.add_parser("serve", help="serve the web chat, the widget and the HTTP API")
     serve.add_argument("--host")
@@ -134,6 +136,18 @@ def cmd_ask(args, settings: Settings) -> int:
     return 0
 
 
+_QUOTE_MARKS = "“”\"‘’'"
+
+
+def quoted(text: str) -> str:
+    """``text`` in curly quotes; a quote mark it already opens or closes with (a quoted speaker, often
+    cut at a sentence end) is not doubled: “It’s oral. → “It’s oral.”"""
+    text = text.strip()
+    opening = "" if text[:1] in _QUOTE_MARKS else "“"
+    closing = "" if text[-1:] in _QUOTE_MARKS else "”"
+    return f"{opening}{text}{closing}"
+
+
 def format_answer(answer: dict) -> str:
     """A readable terminal rendering: the answer, then each source with its quote."""
     lines = [answer["answer"]]
@@ -142,7 +156,7 @@ def format_answer(answer: dict) -> str:
     for c in answer["citations"]:
         ref = c.get("reference")
         lines.append(f"  [{c['n']}] {c['document']} · {c['section']}")
-        lines.append(f"      “{c['quote']}”")
+        lines.append(f"      {quoted(c['quote'])}")
         if ref:
             lines.append(f"      ref {ref['number']}: {ref['citation']}")
     for s in answer.get("see_also", []):
@@ -179,8 +193,18 @@ def cmd_status(args, settings: Settings) -> int:
     from index.build import index_status
     from index.store import ChunkStore, connect
 
+    from assistant.errors import IndexNotFoundError
+
     store = ChunkStore(connect(settings.chroma_dir, settings.chroma_url), settings.collection)
-    print(index_status(store, settings.catalog_dir, settings.embedding_precision))
+    try:
+        print(index_status(store, settings.catalog_dir, settings.embedding_precision))
+    except IndexNotFoundError:
+        if not args.build_if_missing:
+            raise
+        # A fresh clone has no index: that is expected, not an error (a mismatch still is, with its fix).
+        print("No index yet — building it (about 20 s)…", flush=True)
+        args.paths, args.rebuild = [], False
+        return cmd_ingest(args, settings)
     return 0
 
 

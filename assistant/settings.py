@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -56,6 +56,9 @@ class Settings:
     max_header_bytes: int = 16_384
     keep_alive_s: float = 5.0
     header_timeout_s: float = 10.0
+    # /v1/* (the OpenAI-compatible routes) require "Authorization: Bearer <this>" when set; env only
+    # (ASSISTANT_OPENAI_TOKEN), kept out of repr so it is never logged or shown.
+    openai_token: str | None = field(default=None, repr=False)
     debug: bool = False
 
     @property

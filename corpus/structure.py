@@ -31,6 +31,12 @@ _JOURNAL_CITE = re.compile(
 )
 _AUTHORS = re.compile(r"^(?P<authors>(?:[A-Z][\w'’-]+(?:\s[A-Z][\w'’-]+)*\s[A-Z]{1,3},\s*)*(?:et al|[A-Z][\w'’-]+(?:\s[A-Z][\w'’-]+)*\s[A-Z]{1,3}))\.\s+")
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+# A study's name as it is written in text and in its bibliography entry: a code with a number
+# ("A061202", "IFM 2014-01", "KEYNOTE-189", "CheckMate 067") or a capitalised acronym of 5+ letters
+# ("ORCHARD"). Short letter-digit pairs such as "PD-1", "HER2" or "V600" name genes, receptors and
+# mutations, not studies.
+_STUDY_CODE = re.compile(r"(?<![\w-])(?P<letters>[A-Z][A-Za-z]*)(?P<sep>[- ]?)(?P<digits>\d[\d-]*\d|\d)(?![\w-])")
+_STUDY_ACRONYM = re.compile(r"(?<![\w-])[A-Z]{5,}(?![\w-])")
 
 
 @dataclass(frozen=True)
@@ -72,8 +78,8 @@ class Block:
     end: int
     section: str
     speaker: str | None = None
-    reference_numbers: tuple[int, ...] = ()
-    reference: Reference | None = None
+    reference_numbers: tuple[int, ...] = ()  # the inline markers (a reference entry: its own number)
+    reference: Reference | None = None  # a reference entry's record, or the study a marker-less passage names
 
 
 @dataclass
@@ -128,13 +134,19 @@ def parse_document(doc_id: str, text: str) -> ParsedDocument:
         markers = tuple(
             dict.fromkeys(int(m.group("n")) for m in _MARKER.finditer(block_text) if int(m.group("n")) in references)
         )
+        # No marker, but the passage names one study that one bibliography entry names: that entry is the
+        # passage's reference (shown with its citations). A passage naming several studies is about none
+        # of them in particular and gets none. Kept apart from the markers, which also pull the cited
+        # entries into the answer's candidates.
+        named = references_naming_studies(block_text, references) if not markers and kind != "heading" else ()
+        named = named if len(named) == 1 else ()
         speaker = None
         m = _SPEAKER.search(block_text)
         if m and kind != "heading":
             speaker = m.group("name")
         parsed.blocks.append(
             Block(kind=kind, text=block_text, start=start, end=end, section=sec, speaker=speaker,
-                  reference_numbers=markers)
+                  reference_numbers=markers, reference=references[named[0]] if named else None)
         )
     for start, end, sec in ref_texts:
         start, end = _strip_bullet(text, start, end)
@@ -244,6 +256,34 @@ def parse_reference(number: int, citation: str) -> Reference:
         number=number, citation=citation, authors=authors, title=title, journal=journal, year=year,
         volume=volume, issue=issue, pages=pages, doi=doi.group("doi") if doi else None, url=url_text,
     )
+
+
+def study_names(text: str) -> list[str]:
+    """Names of studies in ``text``, in order: codes with a number, and long capitalised acronyms."""
+    found: list[tuple[int, str]] = []
+    for m in _STUDY_CODE.finditer(text):
+        letters, digits = m.group("letters"), m.group("digits").replace("-", "")
+        capitals = sum(ch.isupper() for ch in letters)
+        if m.group("sep"):
+            named = (len(letters) >= 4 and capitals >= 2) or (len(digits) >= 3 and capitals >= 2)
+        else:  # "A061202"; not "BRCA1" or "V600"
+            named = len(digits) >= 4 and capitals >= 1
+        if named:
+            found.append((m.start(), m.group(0)))
+    found += [(m.start(), m.group(0)) for m in _STUDY_ACRONYM.finditer(text)]
+    return list(dict.fromkeys(name for _, name in sorted(found)))
+
+
+def references_naming_studies(text: str, refs: dict[int, Reference]) -> tuple[int, ...]:
+    """The references of a passage with no inline marker: for each study the passage names, the one
+    bibliography entry that names the same study (a name found in several entries links none)."""
+    numbers: list[int] = []
+    for name in study_names(text):
+        pattern = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])")
+        naming = [n for n, ref in refs.items() if pattern.search(ref.citation)]
+        if len(naming) == 1 and naming[0] not in numbers:
+            numbers.append(naming[0])
+    return tuple(numbers)
 
 
 def _link_trials(text: str, refs: dict[int, Reference]) -> None:

@@ -80,3 +80,64 @@ def web_url(web_settings, assistant):
 
     with running_app(create_app(web_settings, assistant=assistant), web_settings.port) as url:
         yield url
+
+
+# -- several documents: the article and two other oncology articles (tests/data), for scoping -------
+
+TEST_DATA = REPO_ROOT / "tests" / "data"
+OTHER_ARTICLES = {"melanoma-adjuvant-roundtable": TEST_DATA / "melanoma-adjuvant-roundtable.txt",
+                  "ovarian-parp-maintenance": TEST_DATA / "ovarian-parp-maintenance.txt"}
+
+
+@pytest.fixture(scope="session")
+def three_documents_settings(tmp_path_factory, embedder):
+    """Settings of an index holding the article plus the two articles of tests/data (built once)."""
+    import shutil
+
+    from assistant.settings import load_settings
+    from corpus.documents import load_documents
+    from index.build import ingest
+    from index.store import ChunkStore, connect
+
+    corpus = tmp_path_factory.mktemp("three-corpus")
+    for path in [ARTICLE, *OTHER_ARTICLES.values()]:
+        shutil.copy(path, corpus / path.name)
+    settings = load_settings(env={}, data_dir=tmp_path_factory.mktemp("three-data"), corpus_dir=corpus)
+    store = ChunkStore(connect(settings.chroma_dir), settings.collection)
+    ingest(load_documents([corpus]), store, embedder, settings.catalog_dir, remove_missing=True)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def three_documents(three_documents_settings, embedder):
+    from assistant.service import Assistant
+
+    return Assistant.open(three_documents_settings, embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def three_documents_ports():
+    from tests.webserver import free_port
+
+    return {"app": free_port(), "site": free_port()}
+
+
+@pytest.fixture(scope="session")
+def three_documents_web_settings(three_documents_settings, three_documents_ports):
+    from dataclasses import replace
+
+    return replace(three_documents_settings, port=three_documents_ports["app"], rate_limit_per_minute=10_000,
+                   allowed_origins=(f"http://127.0.0.1:{three_documents_ports['site']}",),
+                   openai_token="test-token-not-a-secret")
+
+
+@pytest.fixture(scope="session")
+def three_documents_url(three_documents_web_settings, three_documents):
+    """A second real app (API, /v1, widget, chat) over the three-document index; /v1 needs the bearer token."""
+    from tests.webserver import running_app
+
+    from assistant.web import create_app
+
+    with running_app(create_app(three_documents_web_settings, assistant=three_documents),
+                     three_documents_web_settings.port) as url:
+        yield url

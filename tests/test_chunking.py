@@ -70,7 +70,10 @@ def test_a_paragraph_with_a_marker_carries_the_reference_it_cites(chunked):
     _, chunks = chunked
     cited = next(c for c in chunks if "myeloma.3" in c.text)
     assert cited.reference_numbers == (3,) and cited.reference["journal"] == "Blood Adv"
-    plain = next(c for c in chunks if c.text.startswith("Findings from Alliance A061202"))
+    # no marker, but it names the trial that reference 3 names (issue 13): its main claim shows the journal
+    named = next(c for c in chunks if c.text.startswith("Findings from Alliance A061202"))
+    assert named.reference["doi"] == "10.1182/bloodadvances.2024013623" and named.reference["journal"] == "Blood Adv"
+    plain = next(c for c in chunks if c.text.startswith("“With the triplet"))
     assert plain.reference is None and plain.reference_numbers == ()
 
 

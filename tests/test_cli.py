@@ -97,13 +97,13 @@ def test_ask_with_a_history_file_resolves_the_follow_up(first_turn, data_dir, tm
 
 
 def test_text_output_shows_the_answer_and_each_source_with_its_quote(assistant):
-    from assistant.cli import format_answer
+    from assistant.cli import format_answer, quoted
 
     answer = assistant.ask("Which journal published the Alliance A061202 results?").to_dict()
     text = format_answer(answer)
     assert text.splitlines()[0] == answer["answer"]
     for c in answer["citations"]:
-        assert f"[{c['n']}] {c['document']} · {c['section']}" in text and f"“{c['quote']}”" in text
+        assert f"[{c['n']}] {c['document']} · {c['section']}" in text and quoted(c["quote"]) in text
         if c["reference"]:
             assert f"ref {c['reference']['number']}: {c['reference']['citation']}" in text
     follow = assistant.ask(FOLLOW_UP, [{"role": "user", "content": TTP_QUESTION},
@@ -176,3 +176,32 @@ def test_chat_answers_two_turns_from_stdin_and_exits_on_eof(data_dir):
     assert "IFM 2014-01" in searched and "median OS" in searched  # the second turn used the first
     assert "Traceback" not in done.stderr
 
+
+
+def test_a_quoted_speaker_is_printed_without_doubled_quote_marks(assistant):
+    from assistant.cli import format_answer, quoted
+
+    assert quoted("The median PFS was 20.3 months.") == "“The median PFS was 20.3 months.”"
+    speech = "“It’s an oral drug,” Yee explained. “That matters.”"
+    assert quoted(speech) == speech
+    assert quoted("“One, it’s an oral drug.") == "“One, it’s an oral drug.”"
+    answer = assistant.ask("What did Yee say about ixazomib being an oral drug?").to_dict()
+    assert answer["citations"] and any(c["quote"].startswith("“") for c in answer["citations"])
+    text = format_answer(answer)
+    assert "““" not in text and "””" not in text
+
+
+def test_status_build_if_missing_builds_a_first_index_with_one_friendly_line(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "note.md").write_text("# A short note\n\nThe SENTINEL-3 trial enrolled 842 patients.\n", encoding="utf-8")
+    env = {"ASSISTANT_CORPUS_DIR": str(corpus)}
+    plain = run_cli("status", data_dir=tmp_path / "data", extra_env=env, timeout=60)
+    assert plain.returncode == 1 and error_lines(plain)[0].startswith("error: No index")  # without the flag: as before
+    done = run_cli("status", "--build-if-missing", data_dir=tmp_path / "data", extra_env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "No index yet — building it (about 20 s)…"
+    assert "error" not in done.stdout + "".join(error_lines(done)).lower()
+    assert "ingested:" in done.stdout
+    again = run_cli("status", "--build-if-missing", data_dir=tmp_path / "data", extra_env=env, timeout=60)
+    assert again.returncode == 0 and again.stdout.startswith("index ok:")

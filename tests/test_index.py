@@ -272,7 +272,8 @@ def test_correcting_a_reference_updates_the_paragraphs_that_cite_it(fresh, tmp_p
     assert (report.added, report.removed, report.embedded) == (1, 1, 1)  # only the entry is re-embedded
     for catalog in (fresh.open(), open_index(fresh.store, tmp_path / "another-host", fresh.embedder)):
         citing = [c for c in catalog.chunks.values() if c.reference and c.reference["number"] == 3]
-        assert {c.kind for c in citing} == {"paragraph", "reference"}
+        # the key-takeaway bullet naming Alliance A061202 cites it too (a passage naming one study)
+        assert {c.kind for c in citing} == {"bullet", "paragraph", "reference"}
         assert all(c.reference["doi"] == new_doi for c in citing), [c.text[:40] for c in citing]
 
 

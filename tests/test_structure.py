@@ -174,13 +174,50 @@ def test_inline_markers_link_their_paragraph_to_the_reference(parsed, marker, nu
     assert holders[0].reference_numbers == (number,)
 
 
-def test_decimals_and_version_numbers_are_not_reference_markers(parsed):
-    hr_bullet = block_starting(parsed, "In the phase 2 Alliance A061202 trial")
-    assert "0.437" in hr_bullet.text and hr_bullet.reference_numbers == ()
+def test_decimals_and_version_numbers_are_not_reference_markers():
+    text = ("The HR was 0.437 in the triplet arm.\nGuidelines version 5.2026 list it.\n"
+            "References\n- Smith J. A trial of a drug. Blood. 2024;1(2):3-4.\n")
+    parsed = parse_document("doc", text)
+    assert [b.reference_numbers for b in parsed.blocks if b.kind in ("lead", "paragraph")] == [(), ()]
+
+
+def test_a_passage_naming_a_trial_without_a_marker_gets_the_entry_naming_that_trial(parsed):
+    # The Alliance results paragraph has no marker (its "0.437" is a decimal, not one): it names the
+    # trial, and reference 3's title names the same trial.
     findings = block_starting(parsed, "Findings from Alliance A061202 revealed")
-    assert findings.reference_numbers == ()
-    linked = {n for b in parsed.blocks if b.kind != "reference" for n in b.reference_numbers}
-    assert linked == {1, 2, 3, 4}
+    assert "0.437" in findings.text and findings.reference is parsed.references[3]
+    assert findings.reference_numbers == ()  # not a marker: the entry is not pulled into answers as one
+    assert block_starting(parsed, "Findings from IFM 2014-01 showed").reference is parsed.references[4]
+    # a passage naming two studies is about neither in particular; a quote naming none stays unlinked
+    assert block_starting(parsed, "After reviewing the notable updates").reference is None
+    assert block_starting(parsed, "“With the triplet").reference is None
+
+
+def test_study_names_link_only_to_the_one_entry_naming_them():
+    text = (
+        "# Adjuvant therapy\n\n"
+        "The ORCHARD study enrolled 214 patients.\n\n"
+        "In KEYNOTE-412, the HR was 0.62.\n\n"
+        "Both ORCHARD and KEYNOTE-412 tested anti-PD-1 therapy in HER2-negative disease.\n\n"
+        "BRCA1 carriers did well; PD-1 expression did not matter.\n\n"
+        "LOTUS-9 was named in two entries.\n\n"
+        "A marked claim.2 It names ORCHARD too.\n\n"
+        "## References\n\n"
+        "- Kim A, Lee B. Neoadjuvant anti-PD-1 therapy: the ORCHARD phase 2 study. Ann Oncol. 2025;3(1):1-9.\n"
+        "- Roe C. KEYNOTE-412 final results and BRCA1 carriers in LOTUS-9. Lancet. 2024;1:2-3.\n"
+        "- Doe D. Updates from LOTUS-9. Blood. 2023;2:4-5.\n"
+    )
+    parsed = parse_document("synthetic", text)
+    by_start = {b.text.split()[0]: b for b in parsed.blocks if b.kind != "reference"}
+    linked = {word: (b.reference.number if b.reference else None) for word, b in by_start.items()}
+    assert linked["The"] == 1 and linked["In"] == 2
+    assert linked["Both"] is None  # two studies named: about neither in particular
+    assert linked["BRCA1"] is None  # genes and receptors are not studies
+    assert linked["LOTUS-9"] is None  # named by two entries: ambiguous, none
+    assert by_start["A"].reference_numbers == (2,) and linked["A"] is None  # the marker decides
+    from corpus.structure import references_naming_studies
+
+    assert references_naming_studies(by_start["Both"].text, parsed.references) == (1, 2)
 
 
 def test_markers_only_link_to_references_that_exist():

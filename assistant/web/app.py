@@ -28,7 +28,9 @@ from assistant.settings import Settings
 from assistant.web.chatguard import ChatEvents, ChatPolicy
 from assistant.web.concurrency import AnswerGate
 from assistant.web.display import client_answer
+from assistant.web.documents import add_document_routes, with_links_and_titles
 from assistant.web.feedback import FeedbackLog
+from assistant.web.openai_api import add_openai_routes
 from assistant.web.ratelimit import SlidingWindowLimiter
 from assistant.web.security import ASK_SHAPE, RequestGuard, SecurityHeaders, allowed_hosts, allowed_origins
 
@@ -48,6 +50,9 @@ class AskRequest(BaseModel):
                           examples=["What was the median TTP in the IFM 2014-01 study?"])
     history: list[HistoryMessage] = Field(default_factory=list,
                                           description="Earlier turns, oldest first; the assistant keeps no state.")
+    document: str | list[str] | None = Field(
+        default=None, description="Answer only from this document id (or these ids); GET /api/documents lists them.",
+        examples=[None])
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -125,10 +130,12 @@ def _add_routes(app: FastAPI, assistant, gate: AnswerGate, feedback: FeedbackLog
                          503: {"description": "Index or Chroma unavailable"}})
     async def ask(body: AskRequest) -> dict[str, Any]:
         """The answer object: `answer` (with [n] markers), `citations` (passage, quote, quote_spans,
-        section, document, reference), `abstained`, `rewritten_query`, `see_also`, `confidence`."""
+        section, document, reference, context_url), `abstained`, `rewritten_query`, `see_also`, `confidence`.
+        `document` (one id or a list) keeps the answer to those documents."""
         history = [m.model_dump() for m in body.history]
-        answer = await anyio.to_thread.run_sync(gate.run, assistant.ask, body.question, history, limiter=threads)
-        return client_answer(answer)
+        answer = await anyio.to_thread.run_sync(
+            lambda: gate.run(assistant.ask, body.question, history, documents=body.document), limiter=threads)
+        return with_links_and_titles(client_answer(answer), assistant.catalog)
 
     @app.get("/api/health", tags=["api"], summary="Liveness, index size, feedback file and answering load")
     def health() -> dict[str, Any]:
@@ -155,9 +162,12 @@ def _add_routes(app: FastAPI, assistant, gate: AnswerGate, feedback: FeedbackLog
     def embed_css() -> FileResponse:
         return FileResponse(STATIC / "embed.css", media_type="text/css")
 
+    add_document_routes(app, assistant, STATIC)  # GET /api/documents, the in-context viewer /documents/<id>
+    add_openai_routes(app, assistant, gate, threads)  # /v1/models, /v1/chat/completions
+
     # Registered last: anything else under /api/ gets a JSON 404/405 here instead of falling through
     # to the Gradio mount at "/".
-    methods = {"/api/ask": "POST", "/api/health": "GET, HEAD"}
+    methods = {"/api/ask": "POST", "/api/health": "GET, HEAD", "/api/documents": "GET, HEAD"}
 
     @app.api_route("/api/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
                    include_in_schema=False)
@@ -200,6 +210,7 @@ def create_app(settings: Settings, assistant=None) -> FastAPI:
     app.state.limiter = limiter
     app.state.feedback = feedback
     app.state.gate = gate
+    app.state.openai_token = settings.openai_token  # /v1/* bearer token (None: open)
     _install_error_handlers(app)
     _add_routes(app, assistant, gate, feedback)
     # add_middleware wraps: the last added is the outermost.
@@ -207,7 +218,7 @@ def create_app(settings: Settings, assistant=None) -> FastAPI:
                        max_chat_body_bytes=settings.max_chat_body_bytes, hosts=allowed_hosts(settings, origins),
                        chat=ChatPolicy(events, limiter, settings.chat_queue_per_client))
     app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
-                       allow_headers=["Content-Type"], expose_headers=["Retry-After"], max_age=600)
+                       allow_headers=["Content-Type", "Authorization"], expose_headers=["Retry-After"], max_age=600)
     app.add_middleware(SecurityHeaders, origins=origins)
     # Mounted last, at "/": the routes above keep priority and Gradio's /assets resolve.
     return ui.mount(app, assistant, settings, limiter, feedback, gate, events)

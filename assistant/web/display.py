@@ -31,6 +31,7 @@ def client_answer(answer) -> dict:
     data = answer.to_dict()
     data.pop("latency_ms", None)
     return data
+_CONTEXT_URL = re.compile(r"^/documents/[\w.%~-]+\?start=\d+&end=\d+#quote$")
 
 
 # -- chat bubbles --------------------------------------------------------------------------------
@@ -194,6 +195,15 @@ def reference_html(reference: dict | None, passage: str = "") -> str:
     )
 
 
+def in_context_link(citation: dict) -> str:
+    """The "Read in context" link of a citation (the whole document, the quote highlighted; new tab)."""
+    url = citation.get("context_url") or ""
+    if not _CONTEXT_URL.match(url):
+        return ""
+    return (f'<div class="in-context"><a href="{html.escape(url, quote=True)}" target="_blank" '
+            f'rel="noopener noreferrer">Read in context ↗</a></div>')
+
+
 def _where(item: dict) -> str:
     document = item.get("document_title") or item.get("document") or ""
     section = item.get("section") or ""
@@ -214,9 +224,8 @@ def sources_html(answer: dict | None, titles: dict[str, str] | None = None) -> s
     if not answer:
         return ('<div class="sources empty"><p>Ask a question: the passages an answer quotes appear here, '
                 "with the quoted sentences highlighted.</p></div>")
+    # "Searched: …" is shown once, in the chat bubble above the answer (answer_bubble), not here too.
     parts = ['<div class="sources">']
-    if answer.get("rewritten_query") and answer["rewritten_query"] != answer.get("question"):
-        parts.append(f'<p class="searched">Searched: {html.escape(answer["rewritten_query"])}</p>')
     if answer.get("abstained"):
         parts.append(f'<div class="abstention-note"><strong>{html.escape(ABSTENTION_NOTE)}</strong> '
                      "No passage answers this question well enough to quote.</div>")
@@ -234,7 +243,7 @@ def sources_html(answer: dict | None, titles: dict[str, str] | None = None) -> s
             parts.append(
                 f'<li id="source-{int(c["n"])}"><div class="where"><span class="n">[{int(c["n"])}]</span> {_where(c)}</div>'
                 f'<p class="passage">{highlighted_passage(c.get("text", ""), c.get("quote_spans", []))}</p>'
-                f"{reference_html(c.get('reference'), c.get('text', ''))}</li>"
+                f"{reference_html(c.get('reference'), c.get('text', ''))}{in_context_link(c)}</li>"
             )
         parts.append("</ol>")
     parts.append("</div>")

@@ -4,7 +4,7 @@ Security, in the order a request meets it (outermost first):
 ``SecurityHeaders`` (CSP with frame-ancestors from the allow-list, nosniff, no-referrer; turns any
 unexpected exception into a JSON 500) → ``CORSMiddleware`` (the allow-list) → ``RequestGuard`` (400 for
 a Host header not on the host allow-list; 404 for Gradio routes the app keeps closed; 403 for a
-state-changing request from a page of another origin; on ``/api/ask`` 429 per-client rate limit, 415
+state-changing request from a page of another origin; on ``/api/ask`` and ``/v1/chat/completions`` 429 per-client rate limit, 415
 unless JSON, 413 body limit, 400 unless UTF-8; on the chat's POSTs 413 body limit, then
 ``assistant.web.chatguard``: 404/422 malformed, 422 file parts, 429 limit and queue share) → routes → Gradio.
 """
@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:\d{1,5})?$")
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 _JSON_TYPE = re.compile(r"^application/([\w.+-]+\+)?json\s*(;|$)", re.I)
+# -- issue 13: the OpenAI-compatible route is guarded like /api/ask; /v1/* refusals are OpenAI-shaped --
+ASK_ROUTES = frozenset({"/api/ask", "/v1/chat/completions"})
+OPENAI_PREFIX = "/v1/"
+# -----------------------------------------------------------------------------------------------------
 ASK_SHAPE = 'Send a JSON object: {"question": "...", "history": [{"role": "user", "content": "..."}]}.'
 
 # Gradio's page boots with inline scripts and sets inline styles: without 'unsafe-inline' it does not
@@ -116,7 +120,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = self.embed_csp if scope["path"].startswith(("/embed", "/widget")) else self.page_csp
+        csp = self.embed_csp if scope["path"].startswith(("/embed", "/widget", "/documents/")) else self.page_csp
         started = False
 
         async def send_with_headers(message: Message) -> None:
@@ -181,6 +185,42 @@ def _refused_input_is_400(send: Send) -> Send:
     return rewrite
 
 
+def openai_shaped_errors(send: Send) -> Send:
+    """``send`` with this module's ``{"error": "message"}`` refusals rewritten as OpenAI error objects
+    (``{"error": {"message", "type", "code"}}``), for the /v1/* routes (issue 13). Other responses pass."""
+    from assistant.web.openai_api import error_body
+
+    held: Message | None = None
+    chunks: list[bytes] = []
+
+    async def wrapped(message: Message) -> None:
+        nonlocal held
+        if message["type"] == "http.response.start":
+            content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+            if message["status"] >= 400 and content_type.startswith(b"application/json"):
+                held = message
+                return
+        elif message["type"] == "http.response.body" and held is not None:
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            raw = b"".join(chunks)
+            try:
+                payload = json.loads(raw)
+            except ValueError:
+                payload = None
+            if isinstance(payload, dict) and isinstance(payload.get("error"), str):
+                raw = json.dumps(error_body(held["status"], payload["error"])).encode()
+            headers = [(k, v) for k, v in held.get("headers", []) if k.lower() != b"content-length"]
+            await send({**held, "headers": headers + [(b"content-length", str(len(raw)).encode())]})
+            await send({"type": "http.response.body", "body": raw})
+            held = None
+            return
+        await send(message)
+
+    return wrapped
+
+
 class RequestGuard:
     """Server-side checks a browser's CORS cannot replace.
 
@@ -189,7 +229,7 @@ class RequestGuard:
     - A ``Host`` header not in ``hosts`` → 400 (DNS rebinding: an attacker's name resolving to us).
     - Gradio's upload and recording routes → 403: the chat takes no files, and stored uploads would be
       served back; Gradio's other unused routes (files, proxy, monitoring …) → 404.
-    - ``POST /api/ask``: per-client rate limit → 429 with Retry-After; not JSON → 415; body over
+    - ``POST /api/ask`` and ``POST /v1/chat/completions``: per-client rate limit → 429 with Retry-After; not JSON → 415; body over
       ``max_body_bytes`` → 413; not UTF-8 → 400.
     - Any other POST (the chat's queue and API): body over ``max_chat_body_bytes`` → 413; then ``chat``
       (``ChatPolicy``) decides: an unknown /gradio_api/ POST route → 404, malformed → 422, file parts
@@ -227,13 +267,15 @@ class RequestGuard:
         if scope["method"] in _SAFE_METHODS:
             await self.app(scope, receive, send)
             return
+        if scope["path"].startswith(OPENAI_PREFIX):
+            send = openai_shaped_errors(send)  # issue 13
         origin = _header(scope, b"origin")
         if origin is not None and origin.rstrip("/") not in self.origins and not self._same_host(scope, origin):
             await self._reject(send, 403, f"Requests from {origin} are not allowed. Add it to ASSISTANT_ALLOWED_ORIGINS.")
             return
         client = scope.get("client")
         client_key = client[0] if client else "unknown"
-        if path != "/api/ask" or scope["method"] != "POST":
+        if path not in ASK_ROUTES or scope["method"] != "POST":
             if path.startswith("/gradio_api/") and self.chat is not None and not is_chat_post(path):
                 await self._reject(send, 404, "Not found.")
                 return

@@ -20,6 +20,7 @@ from pydantic import ValidationError  # noqa: E402
 
 from assistant.web.chatguard import ChatEvents  # noqa: E402
 from assistant.web.concurrency import AnswerGate  # noqa: E402
+from assistant.web.documents import with_links_and_titles  # noqa: E402
 from assistant.web.display import (  # noqa: E402
     answer_bubble, as_chat_text, chat_messages, client_answer, from_chat_text, sources_html, stream_points, to_history,
 )
@@ -125,6 +126,12 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
     gate = gate or AnswerGate(settings.concurrency)
 
     def respond(message: str, history: list, answers: dict, request: gr.Request):
+        yield from answer_turn(message, history, answers, None, request)
+
+    def respond_in(message: str, history: list, answers: dict, document: str | None, request: gr.Request):
+        yield from answer_turn(message, history, answers, document or None, request)
+
+    def answer_turn(message: str, history: list, answers: dict, document: str | None, request: gr.Request):
         # The request guard (assistant/web/chatguard.py) already counted this turn against the client's
         # limit and refused file parts; the history is read as plain text only, and what goes back is
         # built here: the chat this server rendered, or the client's text escaped, never its structures.
@@ -146,7 +153,8 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         pending = '<div class="sources pending"><p>Searching the article…</p></div>'
         yield busy, messages, pending, answers, None
         try:
-            answer = client_answer(gate.run(assistant.ask, question, asked_history))
+            answer = with_links_and_titles(
+                client_answer(gate.run(assistant.ask, question, asked_history, documents=document)), assistant.catalog)
         except InputError as exc:
             raise gr.Error(str(exc), title="Cannot ask this") from None
         except StoreUnavailableError as exc:
@@ -199,15 +207,26 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
                    delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             '<header class="app-header"><h1>Ask the article</h1>'
-            f'<p>Answers quote the article verbatim, with numbered sources. Indexed: '
-            f'{", ".join(html.escape(t) for t in sorted(titles.values()))}</p></header>',
+            '<p>Answers quote the article verbatim, with numbered sources. Indexed: '
+            + (html.escape(next(iter(titles.values()))) if len(titles) == 1
+               else f"{len(titles)} documents; ask about one of them or all")
+            + "</p></header>",
             latex_delimiters=[], elem_id="app-header",
         )
         answers = gr.State({})
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=360):
+                picker = None
+                if len(titles) > 1:  # several documents: ask about one, or all
+                    picker = gr.Dropdown(
+                        choices=[("All documents", "")] + sorted(((t, d) for d, t in titles.items()), key=lambda x: x[0].lower()),
+                        value="", label="Ask about", elem_id="document-picker", interactive=True, filterable=False,
+                    )
+                # The chat fills the window below the header (chat.css keeps a floor for short windows).
                 chatbot = gr.Chatbot(
-                    label="Conversation", elem_id="chat", height=540, layout="bubble", show_label=False,
+                    label="Conversation", elem_id="chat", min_height=420,
+                    height="calc(100vh - 340px)" if picker is not None else "calc(100vh - 250px)",
+                    layout="bubble", show_label=False,
                     latex_delimiters=[], buttons=["copy"], feedback_options=("Like", "Dislike"),
                     placeholder="<strong>Ask about the article</strong><br>Each answer quotes sentences from it.",
                     examples=[{"text": q} for q in EXAMPLES], allow_tags=False,
@@ -227,16 +246,18 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         answer_json = gr.JSON(visible=False, label="answer")
 
         outputs = [textbox, chatbot, sources, answers, answer_json]
+        inputs = [textbox, chatbot, answers] + ([picker] if picker is not None else [])
+        answer_fn = respond_in if picker is not None else respond
         # Progress and error overlays go to the hidden JSON only: the chat shows its own "…" and
         # "Searching" while answering, and a refused question (gr.Error) is a toast that leaves the
         # conversation and the textbox usable instead of covering them with "Error".
         quiet = {"show_progress_on": answer_json}
-        submitted = textbox.submit(respond, [textbox, chatbot, answers], outputs, api_name="ask", **quiet,
+        submitted = textbox.submit(answer_fn, inputs, outputs, api_name="ask", **quiet,
                                    api_description="Ask a question; returns the chat, the sources HTML and the answer object.")
         submitted.then(restore_textbox, None, textbox, queue=False, api_visibility="undocumented")
         example = chatbot.example_select(pick_example, None, textbox,
                                          queue=False, api_visibility="undocumented")
-        from_example = example.then(respond, [textbox, chatbot, answers], outputs, api_visibility="undocumented",
+        from_example = example.then(answer_fn, inputs, outputs, api_visibility="undocumented",
                                     **quiet)
         from_example.then(restore_textbox, None, textbox, queue=False, api_visibility="undocumented")
         textbox.stop(None, None, None, cancels=[submitted, from_example], api_visibility="undocumented").then(
@@ -253,7 +274,7 @@ def describe_events(demo: gr.Blocks, events: ChatEvents) -> None:
     """Fill ``events`` with what each of ``demo``'s events is: a question, a vote, or the page's own."""
     for fn_index, block_fn in demo.fns.items():
         name = getattr(block_fn.fn, "__name__", "")
-        kind = "question" if name == "respond" else "vote" if name == "vote" else "ui"
+        kind = "question" if name in ("respond", "respond_in") else "vote" if name == "vote" else "ui"
         events.by_fn[fn_index] = kind
         if block_fn.api_name:
             events.by_api[str(block_fn.api_name)] = kind

@@ -65,7 +65,12 @@ def test_follow_up_is_answered_and_shows_the_rewritten_query(page, recorder, scr
     searched = reply.locator(".searched")
     expect(searched).to_contain_text("Searched:")
     expect(searched).to_contain_text("IFM 2014-01")
-    expect(page.locator("#sources-panel .searched")).to_contain_text("IFM 2014-01")
+    # once: in the bubble, not again in the sources panel
+    expect(page.locator("#sources-panel .searched")).to_have_count(0)
+    assert page.get_by_text("Searched:").count() == 1
+    # its icon is an inline SVG, not an emoji that a machine without an emoji font shows as a box
+    assert "🔎" not in page.locator("body").inner_text()
+    assert "data:image/svg+xml" in searched.evaluate("e => getComputedStyle(e).backgroundImage")
     expect(reply.locator(".abstention")).to_have_count(0)
     expect(reply).to_contain_text("[1]")
     screenshot("chat-follow-up")
@@ -103,6 +108,8 @@ def test_widget_on_an_allowed_site_answers_with_a_citation(page, recorder, scree
         launcher.click()
         frame = page.frame_locator('[data-ask-widget="frame"]')
         expect(frame.locator("#title")).to_have_text("Ask the article")
+        # data-document="onclive-ixazomib-rrmm" in examples/embed.html: the header names the article
+        expect(frame.locator("#subtitle")).to_contain_text("Relapsed Multiple Myeloma")
         frame.locator("#question").fill("What was the median TTP in the IFM 2014-01 study?")
         frame.locator("#send").click()
         source = frame.locator(".msg.bot .source").first
@@ -195,3 +202,44 @@ def test_html_in_a_question_is_shown_as_text(page, recorder, screenshot, web_url
     assert page.locator("img").count() == 0
     assert not recorder.dialogs
     recorder.assert_stayed_local()
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+@pytest.mark.parametrize("height", [900, 1200])
+def test_chat_fills_the_window_and_its_trash_button_covers_no_message(browser, web_url, height):
+    context = browser.new_context(viewport={"width": 1280, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(web_url)
+        for question in ("What was the median TTP in the IFM 2014-01 study?", "What was its median overall survival?",
+                         "What was the median PFS with the triplet in Alliance A061202?"):
+            ask(page, question)
+        # the chat, the question box and "New chat" fill the window: no band of empty page below them
+        gap = height - page.locator("#new-chat").bounding_box()["y"] - page.locator("#new-chat").bounding_box()["height"]
+        assert 0 <= gap < 100, f"{gap}px left empty below the chat in a {height}px window"
+        trash = page.locator('#chat button[aria-label="Clear"]')
+        expect(trash).to_be_visible()
+        # at the top of the conversation and scrolled part-way: no message is ever under the button
+        for scroll in ("0", "el.scrollHeight / 3", "el.scrollHeight"):
+            page.locator("#chat .bubble-wrap").evaluate(f"el => {{ el.scrollTop = {scroll}; }}")
+            page.wait_for_timeout(100)
+            button = trash.bounding_box()
+            for message in page.locator('#chat [data-testid="user"], #chat [data-testid="bot"]').all():
+                box = message.bounding_box()
+                wrap = page.locator("#chat .bubble-wrap").bounding_box()
+                visible = box and box["y"] + box["height"] > wrap["y"] and box["y"] < wrap["y"] + wrap["height"]
+                if visible:
+                    band = page.locator("#chat .bubble-wrap").evaluate("el => parseFloat(getComputedStyle(el).borderTopWidth)")
+                    top = max(box["y"], wrap["y"] + band)  # what shows of it: scrolled content is clipped below the band
+                    shown = {**box, "y": top, "height": box["y"] + box["height"] - top}
+                    assert shown["height"] <= 0 or not overlaps(button, shown), (scroll, button, box)
+            centre = (button["x"] + button["width"] / 2, button["y"] + button["height"] / 2)
+            hit = page.evaluate("([x, y]) => document.elementFromPoint(x, y).closest('button')?.getAttribute('aria-label')",
+                                list(centre))
+            assert hit == "Clear"
+    finally:
+        context.close()

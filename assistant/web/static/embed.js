@@ -1,4 +1,5 @@
 /* The compact chat inside the widget's iframe: calls /api/ask and shows the answer with its sources.
+ * With ?document=<id> (the widget's data-document) it answers from that article only and names it.
  * Every piece of text from the server or the user goes into the page through textContent, never as HTML. */
 (function () {
   "use strict";
@@ -17,6 +18,7 @@
   if (/^#(?:[0-9a-fA-F]{3}){1,2}$/.test(color)) document.documentElement.style.setProperty("--accent", color);
   var greeting = (params.get("greeting") ||
     "Ask me about this article. Answers quote it word for word, with numbered sources.").slice(0, 300);
+  var documentId = (params.get("document") || "").slice(0, 200);
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -30,6 +32,12 @@
     log.appendChild(node);
     log.scrollTop = log.scrollHeight;
     return node;
+  }
+
+  // Bring the start of ``node`` (a new answer) to the top of the conversation: a long source passage
+  // below it must not push the answer's first words out of view.
+  function scrollToStart(node) {
+    log.scrollTop += node.getBoundingClientRect().top - log.getBoundingClientRect().top - 8;
   }
 
   function safeUrl(url) {
@@ -110,6 +118,11 @@
       li.appendChild(head);
       li.appendChild(passage(c.text || "", c.quote_spans));
       if (c.reference) li.appendChild(reference(c.reference));
+      if (/^\/documents\/[\w.%~-]+\?start=\d+&end=\d+#quote$/.test(c.context_url || "")) {
+        var more = el("div", "in-context");
+        more.appendChild(link(c.context_url, "Read in context ↗"));  // same origin as this frame; new tab
+        li.appendChild(more);
+      }
       box.appendChild(li);
     });
     return box;
@@ -128,12 +141,12 @@
     var timer = setInterval(function () {
       shown = Math.min(words.length, shown + 6);
       text.textContent = words.slice(0, shown).join("");
-      log.scrollTop = log.scrollHeight;
+      scrollToStart(node);
       if (shown >= words.length) {
         clearInterval(timer);
         var list = sources(answer);
         if (list) node.appendChild(list);
-        log.scrollTop = log.scrollHeight;
+        scrollToStart(node);
         done();
       }
     }, 30);
@@ -156,7 +169,8 @@
     fetch("/api/ask", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ question: question, history: history.slice(-MAX_HISTORY) })
+      body: JSON.stringify(documentId ? { question: question, history: history.slice(-MAX_HISTORY), document: documentId }
+                                      : { question: question, history: history.slice(-MAX_HISTORY) })
     }).then(function (response) {
       return response.json().catch(function () { return { error: "The server sent an unreadable reply." }; })
         .then(function (body) { return { ok: response.ok, body: body }; });
@@ -196,5 +210,25 @@
     window.parent.postMessage({ type: "ask-article:close" }, "*");
   });
 
-  bubble("bot", greeting);
+  var greetingNode = bubble("bot", greeting);
+
+  // data-document: name the article in the header and the greeting (the id is checked by the server).
+  if (documentId) {
+    fetch("/api/documents").then(function (response) { return response.json(); }).then(function (body) {
+      var found = (body.documents || []).filter(function (d) { return d.id === documentId; })[0];
+      var subtitle = document.getElementById("subtitle");
+      if (!found) {
+        greetingNode.classList.add("error");
+        greetingNode.textContent = "This widget names a document the server does not hold (" + documentId +
+          "). The site's data-document must be an id from /api/documents.";
+        return;
+      }
+      subtitle.textContent = found.title;
+      subtitle.hidden = false;
+      if (!params.get("greeting")) {
+        greeting = ("Ask me about \u201c" + found.title + "\u201d. Answers quote it word for word, with numbered sources.").slice(0, 300);
+        if (log.childNodes.length === 1) greetingNode.textContent = greeting;
+      }
+    }).catch(function () { /* the header stays generic; questions still go to the document */ });
+  }
 })();

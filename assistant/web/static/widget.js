@@ -3,7 +3,8 @@
  * <script src="http://HOST:7860/widget.js" data-title="Ask the article" data-position="bottom-right" async></script>
  *
  * Options (data- attributes): title, greeting, color (#rgb or #rrggbb), position (bottom-right | bottom-left),
- * open (present or "true": open on load). The page that embeds this must be in the server's
+ * open (present or "true": open on load), document (a document id from GET /api/documents: answer only from
+ * that article, and name it in the header and greeting). The page that embeds this must be in the server's
  * ASSISTANT_ALLOWED_ORIGINS, or the browser refuses to show the frame.
  */
 (function () {
@@ -25,6 +26,7 @@
   var color = /^#(?:[0-9a-fA-F]{3}){1,2}$/.test(data.color || "") ? data.color : "#1d4ed8";
   var side = data.position === "bottom-left" ? "left" : "right";
   var openOnLoad = data.open !== undefined && data.open !== "false";
+  var documentId = (data.document || "").trim().slice(0, 200);
 
   function style(el, rules) {
     for (var key in rules) el.style[key] = rules[key];
@@ -55,6 +57,7 @@
     if (frame) return;
     var params = new URLSearchParams({ title: title, color: color });
     if (greeting) params.set("greeting", greeting);
+    if (documentId) params.set("document", documentId);
     frame = style(document.createElement("iframe"), { width: "100%", height: "100%", border: "0", display: "block" });
     frame.src = origin + "/embed?" + params.toString();
     frame.title = title;
