@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field, replace
 
@@ -17,6 +18,8 @@ from index.catalog import Catalog
 from index.embedding import Embedder
 from index.store import ChunkStore, connect
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Answer:
@@ -31,6 +34,8 @@ class Answer:
     latency_ms: float = 0.0
     see_also: list[dict] = field(default_factory=list)
     confidence: float = 0.0
+    composer: str = "extractive"  # who wrote ``answer``: "llm" (passed the guard) or "extractive"
+    guard: dict | None = None  # the grounding guard's verdict on the model's text: {passed, reasons}
 
     def to_dict(self) -> dict:
         return {
@@ -43,14 +48,19 @@ class Answer:
             "latency_ms": round(self.latency_ms, 2),
             "see_also": self.see_also,
             "confidence": round(self.confidence, 4),
+            "composer": self.composer,
+            "guard": self.guard,
         }
 
 
 class Assistant:
     """Answers questions about the indexed documents with cited, verbatim sentences."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: ChunkStore, catalog: Catalog) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, store: ChunkStore, catalog: Catalog,
+                 composer=None) -> None:
         self.settings = settings
+        self.composer = composer  # an LLMComposer (assistant/pipeline/llm.py), or None: extractive only
+        self._model_failing = False
         self.embedder = embedder
         self.store = store
         self.catalog = catalog
@@ -58,7 +68,7 @@ class Assistant:
         self.lexicon = build_lexicon(catalog)
 
     @classmethod
-    def open(cls, settings: Settings, embedder: Embedder | None = None) -> "Assistant":
+    def open(cls, settings: Settings, embedder: Embedder | None = None, composer=None) -> "Assistant":
         """Load the model and the index named by ``settings``.
 
         Raises:
@@ -70,7 +80,11 @@ class Assistant:
         index_status(store, settings.catalog_dir)  # a missing index is reported before the model loads
         embedder = embedder or Embedder()
         catalog = open_index(store, settings.catalog_dir, embedder)
-        return cls(settings, embedder, store, catalog)
+        if composer is None and settings.llm_url:
+            from assistant.pipeline.llm import LLMComposer
+
+            composer = LLMComposer(settings)
+        return cls(settings, embedder, store, catalog, composer)
 
     def documents(self) -> list[dict]:
         """The indexed documents: id, title, chunk count and source file, ordered by id."""
@@ -124,7 +138,7 @@ class Assistant:
         composed = compose_answer(question, query, retrieved, self.catalog, self.embedder, self.settings,
                                   self.lexicon, retrieve_within=lambda doc_id: self.retriever.retrieve(query, doc_id),
                                   scope=scope)
-        return Answer(
+        return self._with_composer(Answer(
             question=question,
             rewritten_query=query,
             answer=composed.text,
@@ -135,4 +149,22 @@ class Assistant:
             latency_ms=(time.perf_counter() - started) * 1000,
             see_also=composed.see_also,
             confidence=composed.confidence,
-        )
+        ), started)
+
+    def _with_composer(self, answer: Answer, started: float) -> Answer:
+        """The model's wording of a non-abstained answer when a composer is set and the guard passes it;
+        otherwise the extractive answer as it is. A model that is down or slow never fails the turn."""
+        if self.composer is None or answer.abstained or not answer.citations:
+            return answer
+        from assistant.pipeline.evidence import evidence_from_citations
+        from assistant.pipeline.llm import guarded_answer
+
+        outcome = guarded_answer(self.composer, answer.rewritten_query, evidence_from_citations(answer.citations),
+                                 answer.answer)
+        if outcome.error and not self._model_failing:
+            log.warning("LLM composer unavailable, answering extractively until it is back: %s", outcome.error)
+        elif not outcome.error and self._model_failing:
+            log.warning("LLM composer reachable again (%r)", self.composer)
+        self._model_failing = outcome.error is not None
+        return replace(answer, answer=outcome.text, composer=outcome.composer, guard=outcome.guard.to_dict(),
+                       latency_ms=(time.perf_counter() - started) * 1000)

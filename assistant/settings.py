@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -42,6 +42,11 @@ class Settings:
     concurrency: int = 4  # questions answered at once, API and chat together; more wait their turn
     chat_queue_size: int = 64  # chat questions that may wait in Gradio's queue before it says it is full
     debug: bool = False
+    # opt-in LLM composer (assistant/pipeline/llm.py): unset URL = extractive answers only
+    llm_url: str | None = None  # an OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1 (Ollama)
+    llm_model: str = "default"  # the model name the server knows (llama.cpp's server accepts any)
+    llm_api_key: str = field(default="", repr=False)  # env ASSISTANT_LLM_API_KEY only: never a flag, never shown
+    llm_timeout_s: float = 20.0
 
     @property
     def chroma_dir(self) -> Path:
@@ -68,6 +73,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides) -> Settings
         InputError: a variable cannot be read as its type; the message names it.
     """
     env = os.environ if env is None else env
+    if overrides.get("llm_api_key") is not None:
+        raise InputError("The model's API key is read from ASSISTANT_LLM_API_KEY only, never from a flag.")
     values: dict = {}
     for f in fields(Settings):
         key = _ENV_PREFIX + f.name.upper()
