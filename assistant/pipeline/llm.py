@@ -22,7 +22,10 @@ SYSTEM_PROMPT = (
     "You answer a question using only the numbered evidence you are given. "
     "Write at most two short sentences. Use only facts, numbers and names that appear in the evidence, "
     "copied exactly as written there. End every sentence with the number of the evidence it uses, "
-    "in square brackets, like [1]. If the evidence does not answer the question, write exactly: not reported"
+    "in square brackets, like [1]. If the evidence does not answer the question, write exactly: not reported\n\n"
+    "Example.\nEvidence:\n[1] The bridge, opened in 1932, is 1,149 m long.\n[2] It carries eight lanes.\n"
+    "Question: How long is the bridge and how many lanes does it carry?\n"
+    "Answer: The bridge is 1,149 m long [1]. It carries eight lanes [2]."
 )
 # Room for two sentences with their markers; a longer reply is cut and then judged by the guard.
 MAX_TOKENS = 160
