@@ -21,8 +21,9 @@ from assistant.pipeline.evidence import Evidence, by_number
 from index.lexical import STOPWORDS, tokenize
 
 NOT_REPORTED = "not reported"
-# More than this share of a sentence's content words absent from what it cites = a claim of its own.
-MAX_ABSENT_CONTENT_SHARE = 0.5
+# At least this share of a sentence's (or a cited part's) content words absent from what it cites =
+# a claim of its own ("mostly absent", counting a tie as absent: the guard errs toward the extractive answer).
+MIN_ABSENT_CONTENT_SHARE = 0.5
 # Words of general English rarer than this (wordfreq's Zipf scale: 3 = once per million words) are
 # treated as names: a drug or gene written in lower case is still a claim about a named thing.
 RARE_WORD_ZIPF = 2.5
@@ -84,9 +85,51 @@ def check_sentence(sentence: str, known: dict[int, Evidence], position: int | No
         unfounded += [f"'{name}'" for name in names_in(claim, everything)]
         return [f"{where} cites no evidence: {_excerpt(sentence)}"] + [f"{c} is not in any evidence" for c in unfounded]
     reasons = [f"[{n}] cites no evidence (the evidence is {_numbers_known(known)})" for n in cited if n not in known]
-    cited = [n for n in dict.fromkeys(cited) if n in known]
-    if not cited:
-        return reasons
+    for claim, numbers in cited_parts(sentence):
+        numbers = [n for n in dict.fromkeys(numbers) if n in known]
+        if numbers:
+            reasons.extend(_check_part(claim, numbers, known, where))
+    return reasons
+
+
+def cited_parts(sentence: str) -> list[tuple[str, list[int]]]:
+    """A sentence cut after each run of markers: (the words, the numbers of the markers that close them).
+
+    "A was 1 [1], while B was 2 [2]." -> [("A was 1", [1]), (", while B was 2 .", [2])]: each part is
+    checked against its own evidence, so a number from [2] cannot hide behind [1]. Words after the last
+    markers belong to them.
+    """
+    parts: list[tuple[str, list[int]]] = []
+    start = 0
+    for run in _MARKER_RUN.finditer(sentence):
+        numbers = [int(n) for n in _MARKER.findall(run.group(0))]
+        if numbers:
+            parts.append((sentence[start:run.start()], numbers))
+            start = run.end()
+    tail = sentence[start:]
+    if parts and tail.strip(" .!?"):
+        words, numbers = parts[-1]
+        parts[-1] = (words + " " + tail, numbers)
+    if parts and not parts[0][0].strip() and len(parts) > 1:
+        parts[1] = (parts[1][0], parts[0][1] + parts[1][1])  # "[1] [2] text": markers that open a sentence
+        parts = parts[1:]
+    return parts
+
+
+def _check_part(claim: str, cited: list[int], known: dict[int, Evidence], where: str) -> list[str]:
+    label = " ".join(f"[{n}]" for n in cited)
+    source = " ".join(known[n].text for n in cited)
+    reasons = []
+    for number, unit in numbers_with_units(claim):
+        if not number_in(number, unit, source):
+            reasons.append(f"{_as_written(number, unit)} is not in {label}")
+    for name in names_in(claim, source):
+        reasons.append(f"'{name}' is not in {label}")
+    absent, content = absent_content_words(claim, source)
+    if len(content) >= 2 and len(absent) / len(content) >= MIN_ABSENT_CONTENT_SHARE:
+        reasons.append(f"{where} says more than {label}: {', '.join(absent[:6])} "
+                       f"({len(absent)} of {len(content)} content words) not in it")
+    return reasons
     label = " ".join(f"[{n}]" for n in cited)
     source = " ".join(known[n].text for n in cited)
     claim = _MARKER.sub(" ", sentence)
