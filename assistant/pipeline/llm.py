@@ -141,17 +141,15 @@ class GuardedStream:
         try:
             for piece in pieces:
                 buffer += piece
-                sentences = guard.sentences_with_markers(buffer)
                 # all but the last are complete (the splitter needs the next sentence's start to cut)
-                while len(sentences) > 1:
-                    sentence = sentences.pop(0)
+                complete = guard.sentences_with_markers(buffer)[:-1]
+                for sentence in complete[len(shown):]:
                     rejected = self._rejects(sentence)
                     if rejected:
                         yield self._fall_back(rejected)
                         return
                     shown.append(sentence)
                     yield " ".join(shown)
-                buffer = sentences[0] if sentences else ""
         except ComposerError as exc:
             self.outcome = Outcome("extractive", self.fallback,
                                    guard.GuardResult(False, (f"model error: {exc}",)), str(exc))
@@ -161,12 +159,12 @@ class GuardedStream:
             close = getattr(pieces, "close", None)
             if close:
                 close()  # a rejected answer stops the model's generation too
-        if buffer.strip():
-            rejected = self._rejects(buffer)
+        for sentence in guard.sentences_with_markers(buffer)[len(shown):]:
+            rejected = self._rejects(sentence)
             if rejected:
                 yield self._fall_back(rejected)
                 return
-            shown.append(buffer.strip())
+            shown.append(sentence)
         verdict = guard.check(" ".join(shown), self.evidence)
         if not verdict.passed:  # nothing written, or the whole says "not reported"
             yield self._fall_back(verdict)

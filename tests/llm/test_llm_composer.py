@@ -155,12 +155,14 @@ def recorded() -> list[dict]:
     return [json.loads(line) for line in RECORDED.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+@pytest.mark.parametrize("piece_chars", [1, 4])
 @pytest.mark.parametrize("case", recorded(), ids=lambda case: case["id"])
-def test_the_stream_shows_a_recorded_output_only_if_the_guard_passes_it(case):
+def test_the_stream_shows_a_recorded_output_only_if_the_guard_passes_it(case, piece_chars):
+    """Every item yielded is checked text; a rejected answer ends in the fallback; pieces may cut words."""
     from assistant.pipeline.llm import stream_guarded
 
     evidence = [Evidence(**e) for e in case["evidence"]]
-    stream = stream_guarded(Replay(case["output"]), case["question"], evidence, fallback="EXTRACTIVE")
+    stream = stream_guarded(Replay(case["output"], piece_chars), case["question"], evidence, fallback="EXTRACTIVE")
     shown = list(stream)
     assert stream.outcome.composer == ("llm" if case["passes"] else "extractive")
     if case["passes"]:
@@ -170,3 +172,17 @@ def test_the_stream_shows_a_recorded_output_only_if_the_guard_passes_it(case):
         assert shown[-1] == "EXTRACTIVE"
         assert all(check(text, evidence).passed for text in shown[:-1])  # no flash of unchecked text
     assert all(shown[i + 1].startswith(shown[i]) for i in range(len(shown) - 2))  # sentences only grow
+
+
+def test_a_model_error_mid_stream_replaces_the_shown_sentences_with_the_extractive_answer():
+    from assistant.pipeline.llm import ComposerError, stream_guarded
+
+    class DiesAfterOneSentence(Replay):
+        def stream(self, question, evidence):
+            yield from super().stream(question, evidence)
+            raise ComposerError("The model at http://127.0.0.1:9/v1 cannot be reached (APIConnectionError)")
+
+    evidence = [Evidence(1, "The bridge, opened in 1932, is 1,149 m long.", "c1"), Evidence(2, "It carries eight lanes.", "c2")]
+    stream = stream_guarded(DiesAfterOneSentence("The bridge is 1,149 m long [1]. It carries"), "q", evidence, "EXTRACTIVE")
+    assert list(stream) == ["The bridge is 1,149 m long [1].", "EXTRACTIVE"]
+    assert stream.outcome.composer == "extractive" and "cannot be reached" in stream.outcome.error
