@@ -45,11 +45,13 @@ def running_llm_server(port: int, startup_s: float = 120.0) -> Iterator[str]:
     if importlib.util.find_spec("llama_cpp") is None:
         raise LLMServerError(f"llama-cpp-python is not installed: {INSTALL_HINT}.")
     model = gguf_path()
+    # One thread: llama.cpp's threads spin while they wait for each other, and on two cores shared with
+    # other work two threads measured 2-3x slower per answer than one.
     base = f"http://127.0.0.1:{port}"
     log = tempfile.TemporaryFile(mode="w+b")
     process = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--model_alias", "smollm2"],
+         "--port", str(port), "--n_ctx", "2048", "--n_threads", "1", "--model_alias", "smollm2"],
         stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + startup_s
