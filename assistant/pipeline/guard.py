@@ -162,7 +162,7 @@ def reason_kind(reason: str) -> str:
             return kind
     if reason.startswith("'"):
         return "name not in cited evidence"
-    if " is not in [" in reason:
+    if " is not in [" in reason or reason.endswith(" is not in any evidence"):
         return "number not in cited evidence"
     return "other"
 

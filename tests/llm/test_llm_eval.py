@@ -20,7 +20,7 @@ def test_composer_summary_counts_answers_and_reasons():
     predictions = [
         {"id": "a", "composer": "llm", "guard": {"passed": True, "reasons": []}},
         {"id": "b", "composer": "extractive", "guard": {"passed": False, "reasons": [
-            "3.1% is not in [1]", "2.57 is not in [1]", "'Zolendril' is not in [1]"]}},
+            "3.1% is not in [1]", "2.57 is not in any evidence", "'Zolendril' is not in [1]"]}},
         {"id": "c", "composer": "extractive", "guard": {"passed": False, "reasons": [
             "model error: The model at http://127.0.0.1:9/v1 did not answer within 1 s."]}},
         {"id": "d", "composer": "extractive", "guard": None},  # abstained: the model was not asked
