@@ -4,13 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup models browser index run chat test test-fast eval bench bench-corpus bench-full clean
+.PHONY: setup setup-test models browser index run chat test test-fast eval bench bench-corpus bench-full clean
 
 setup: $(STAMP) models
 
@@ -27,6 +28,14 @@ $(STAMP): requirements.txt
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -r requirements.txt
 	touch $(STAMP)
+
+# Test-only packages (a real llama.cpp server and a small model for the LLM composer's tests); `make run`
+# never waits for llama.cpp's compiler.
+setup-test: $(TEST_STAMP)
+
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(PIP) install --quiet -r requirements-test.txt
+	touch $(TEST_STAMP)
 
 # Debian's Chromium for the Playwright tests (`playwright install` cannot download here).
 browser:
@@ -47,10 +56,10 @@ chat: setup
 	@$(PY) -m assistant status --build-if-missing
 	$(PY) -m assistant chat
 
-test: setup browser
+test: setup setup-test browser
 	$(PY) -m pytest -q -p no:cacheprovider
 
-test-fast: setup
+test-fast: setup setup-test
 	$(PY) -m pytest -q -p no:cacheprovider -m "not browser"
 
 eval: setup

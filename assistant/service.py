@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from assistant.errors import InputError
 from assistant.inputs import clean_history, validate_question
@@ -14,6 +15,8 @@ from index.build import index_status, open_index
 from index.catalog import Catalog
 from index.embedding import Embedder
 from index.store import ChunkStore, connect
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,6 +33,8 @@ class Answer:
     see_also: list[dict] = field(default_factory=list)
     confidence: float = 0.0
     trace: dict | None = None  # the pipeline's Trace (timings, candidates, decision), for --trace and eval
+    composer: str = "extractive"  # who wrote ``answer``: "llm" (passed the guard) or "extractive"
+    guard: dict | None = None  # the grounding guard's verdict on the model's text: {passed, reasons}
 
     def to_dict(self, trace: bool = False) -> dict:
         out = {
@@ -42,6 +47,8 @@ class Answer:
             "latency_ms": round(self.latency_ms, 2),
             "see_also": self.see_also,
             "confidence": round(self.confidence, 4),
+            "composer": self.composer,
+            "guard": self.guard,
         }
         if trace and self.trace is not None:
             out["trace"] = self.trace
@@ -52,8 +59,10 @@ class Assistant:
     """Answers questions about the indexed documents with cited, verbatim sentences."""
 
     def __init__(self, settings: Settings, embedder: Embedder, store: ChunkStore, catalog: Catalog,
-                 pipeline: Pipeline | None = None, lexicon=None) -> None:
+                 pipeline: Pipeline | None = None, lexicon=None, composer=None) -> None:
         self.settings = settings
+        self.composer = composer  # an LLMComposer (assistant/pipeline/llm.py), or None: extractive only
+        self._model_failing = False
         self.embedder = embedder
         self.store = store
         self.catalog = catalog
@@ -62,10 +71,11 @@ class Assistant:
 
     def with_pipeline(self, pipeline: Pipeline) -> "Assistant":
         """The same open index and model answering through another pipeline (baselines, ablations)."""
-        return Assistant(pipeline.settings, self.embedder, self.store, self.catalog, pipeline, self.lexicon)
+        return Assistant(pipeline.settings, self.embedder, self.store, self.catalog, pipeline, self.lexicon,
+                         self.composer)
 
     @classmethod
-    def open(cls, settings: Settings, embedder: Embedder | None = None) -> "Assistant":
+    def open(cls, settings: Settings, embedder: Embedder | None = None, composer=None) -> "Assistant":
         """Load the model and the index named by ``settings``.
 
         Raises:
@@ -78,7 +88,11 @@ class Assistant:
         index_status(store, settings.catalog_dir, None if embedder is not None else settings.embedding_precision)
         embedder = embedder or Embedder(precision=settings.embedding_precision, models_dir=settings.models_dir)
         catalog = open_index(store, settings.catalog_dir, embedder)
-        return cls(settings, embedder, store, catalog)
+        if composer is None and settings.llm_url:
+            from assistant.pipeline.llm import LLMComposer
+
+            composer = LLMComposer(settings)
+        return cls(settings, embedder, store, catalog, composer=composer)
 
     def documents(self) -> list[dict]:
         """The indexed documents: id, title, chunk count and source file, ordered by id."""
@@ -123,7 +137,7 @@ class Assistant:
         scope = self.scope(documents)
         composed, trace = self.pipeline.run(question, turns, scope)
         query = trace.query
-        return Answer(
+        return self._with_composer(Answer(
             question=question,
             rewritten_query=query,
             answer=composed.text,
@@ -134,4 +148,22 @@ class Assistant:
             see_also=composed.see_also,
             confidence=composed.confidence,
             trace=trace.to_dict(),
-        )
+        ), started)
+
+    def _with_composer(self, answer: Answer, started: float) -> Answer:
+        """The model's wording of a non-abstained answer when a composer is set and the guard passes it;
+        otherwise the extractive answer as it is. A model that is down or slow never fails the turn."""
+        if self.composer is None or answer.abstained or not answer.citations:
+            return answer
+        from assistant.pipeline.evidence import evidence_from_citations
+        from assistant.pipeline.llm import guarded_answer
+
+        outcome = guarded_answer(self.composer, answer.rewritten_query, evidence_from_citations(answer.citations),
+                                 answer.answer)
+        if outcome.error and not self._model_failing:
+            log.warning("LLM composer unavailable, answering extractively until it is back: %s", outcome.error)
+        elif not outcome.error and self._model_failing:
+            log.warning("LLM composer reachable again (%r)", self.composer)
+        self._model_failing = outcome.error is not None
+        return replace(answer, answer=outcome.text, composer=outcome.composer, guard=outcome.guard.to_dict(),
+                       latency_ms=(time.perf_counter() - started) * 1000)

@@ -60,6 +60,11 @@ class Settings:
     # (ASSISTANT_OPENAI_TOKEN), kept out of repr so it is never logged or shown.
     openai_token: str | None = field(default=None, repr=False)
     debug: bool = False
+    # opt-in LLM composer (assistant/pipeline/llm.py): unset URL = extractive answers only
+    llm_url: str | None = None  # an OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1 (Ollama)
+    llm_model: str = "default"  # the model name the server knows (llama.cpp's server accepts any)
+    llm_api_key: str = field(default="", repr=False)  # env ASSISTANT_LLM_API_KEY only: never a flag, never shown
+    llm_timeout_s: float = 20.0
 
     @property
     def chroma_dir(self) -> Path:
@@ -87,6 +92,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides) -> Settings
         InputError: a variable cannot be read as its type; the message names it.
     """
     env = os.environ if env is None else env
+    if overrides.get("llm_api_key") is not None:
+        raise InputError("The model's API key is read from ASSISTANT_LLM_API_KEY only, never from a flag.")
     values: dict = {}
     for f in fields(Settings):
         key = _ENV_PREFIX + f.name.upper()

@@ -3,6 +3,9 @@
 ``--split both`` runs dev and test (eval/splits.py) into DIR/dev and DIR/test and writes one report
 (report.md, report.json) at DIR with the two side by side and the gap between them.
 
+``--llm`` adds the assistant with the LLM composer (ASSISTANT_LLM_URL or ``--llm-url``) as the first
+system, beside the extractive one, and its composer statistics.
+
 Errors become one line on stderr and exit code 1 (a traceback with ASSISTANT_DEBUG=1).
 """
 
@@ -27,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-dir", type=Path, help="with --split: the folder of qa.jsonl and the blind files (default eval/)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (predictions.jsonl, report.json/.md, metrics.png)")
     parser.add_argument("--baselines", action="store_true", help="also run the BM25-only, dense-only and LangChain-recipe baselines")
+    parser.add_argument("--llm", action="store_true",
+                        help="also answer with the LLM composer behind the grounding guard (column assistant-llm)")
+    parser.add_argument("--llm-url", help="OpenAI-compatible base URL for --llm (env ASSISTANT_LLM_URL)")
+    parser.add_argument("--llm-model", help="model name for --llm (env ASSISTANT_LLM_MODEL)")
     parser.add_argument("--data-dir", help="where the index lives (env ASSISTANT_DATA_DIR); built there if missing")
     return parser
 
@@ -39,15 +46,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, command: str) -> int:
+    from dataclasses import replace
+
+    from assistant.errors import InputError
     from assistant.settings import load_settings
 
     runs = _runs(args)  # a malformed file fails before the model loads
-    settings = load_settings(data_dir=args.data_dir)
+    settings = load_settings(data_dir=args.data_dir, llm_url=args.llm_url, llm_model=args.llm_model)
+    if args.llm and not settings.llm_url:
+        raise InputError("--llm needs a model: set ASSISTANT_LLM_URL or pass --llm-url "
+                         "(an OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1).")
 
-    from eval.report import combine_splits, headline_table, split_headline_table, write_split_markdown
+    from eval.report import combine_splits, composer_table, headline_table, split_headline_table, write_split_markdown
     from eval.runner import AssistantSystem, open_assistant, run_eval
 
-    assistant = open_assistant(settings)
+    assistant = open_assistant(replace(settings, llm_url=None))  # the extractive assistant, as it ships
     meta = {
         "command": command,
         "index": {k: v for k, v in assistant.catalog.recipe.items() if k != "documents"},
@@ -58,6 +71,14 @@ def run(args: argparse.Namespace, command: str) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="eval-baselines-") as scratch:
         systems = [AssistantSystem(assistant)]
+        if args.llm:
+            from assistant.pipeline.llm import LLMComposer
+            from assistant.service import Assistant
+
+            with_model = Assistant(settings, assistant.embedder, assistant.store, assistant.catalog,
+                                   composer=LLMComposer(settings))
+            systems.insert(0, AssistantSystem(with_model, name="assistant-llm"))
+            meta["llm"] = {"url": settings.llm_url, "model": settings.llm_model, "timeout_s": settings.llm_timeout_s}
         if args.baselines:
             from corpus.documents import load_documents
             from eval.baselines import build_baselines
@@ -68,6 +89,8 @@ def run(args: argparse.Namespace, command: str) -> int:
             split = {"split": args.split} if args.split else {}
             report = run_eval(items, systems, args.out, meta={**meta, "qa_file": qa_file, **split})
             print(headline_table(report))
+            if report.get("composer"):
+                print("\n" + composer_table(report))
             print(f"\nwrote {args.out}/predictions.jsonl, report.json, report.md, metrics.png")
             return 0
         reports = {split: run_eval(items, systems, args.out / split, meta={**meta, "qa_file": qa_file, "split": split})

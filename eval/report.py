@@ -131,6 +131,29 @@ def write_split_markdown(combined: Mapping, path: Path) -> None:
     Path(path).write_text("\n".join(parts), encoding="utf-8")
 
 
+def composer_table(report: dict) -> str:
+    """The LLM composer's statistics per system that has one ("" when none has)."""
+    composers = report.get("composer") or {}
+    if not composers:
+        return ""
+    names = list(composers)
+    rows = [("Answers the model was asked to word", "offered_to_model"),
+            ("Answers shown in the model's words", "composed_by_model"),
+            ("Share of all answers composed by the model", "share_composed"),
+            ("Share of offered answers that passed the guard", "share_of_offered_composed"),
+            ("Unsupported numbers shown to the user", "unsupported_numbers_shown")]
+    lines = ["| LLM composer | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for label, key in rows:
+        cells = [format_value("unsupported_numbers" if isinstance(composers[n][key], int) else key, composers[n][key])
+                 for n in names]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    kinds = list(dict.fromkeys(k for n in names for k in composers[n]["rejections_by_reason"]))
+    for kind in kinds:
+        cells = [str(composers[n]["rejections_by_reason"].get(kind, 0)) for n in names]
+        lines.append(f"| Guard rejections: {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_markdown(report: dict, items: Sequence[QAItem], predictions: dict[str, list[dict]], path: Path) -> None:
     """The whole report as Markdown: headline table, per-kind tables, wins/losses, the first system's misses."""
     systems = report["systems"]
@@ -142,6 +165,11 @@ def write_markdown(report: dict, items: Sequence[QAItem], predictions: dict[str,
               "apply to: answer and citation accuracy and Hit/MRR over answerable items, abstention over all "
               "(positive class: should abstain). Hit/MRR rank the first retrieved chunk containing the evidence.", ""]
     parts += ["## All systems", "", headline_table(report), ""]
+    if report.get("composer"):
+        parts += ["## LLM composer behind the grounding guard", "",
+                  "Rejections count answers (an answer rejected for two kinds of reason counts under both); "
+                  "a rejected or failed model answer is replaced by the extractive one.", "",
+                  composer_table(report), ""]
 
     kinds = list(report["metrics"][main]["by_kind"])
     parts += ["## Items right per kind", "",

@@ -34,12 +34,12 @@ class System(Protocol):
 
 
 class AssistantSystem:
-    """The assistant as it ships: hybrid retrieval, conversation rewriting, extractive answers."""
+    """The assistant as it ships: hybrid retrieval, conversation rewriting, extractive answers
+    (or, given a composer, the model's wording behind the grounding guard)."""
 
-    name = "assistant"
-
-    def __init__(self, assistant: Assistant, cold: bool = True) -> None:
+    def __init__(self, assistant: Assistant, name: str = "assistant", cold: bool = True) -> None:
         self.assistant = assistant
+        self.name = name
         self.cold = cold
 
     def answer(self, question: str, history: list[dict]) -> dict:
@@ -131,7 +131,36 @@ def evaluate(items: Sequence[QAItem], predictions: dict[str, list[dict]],
         "wrong": {name: [s.id for s in sc if not s.right] for name, sc in scores.items()},
         "errors": {name: [p["id"] for p in predictions[name] if p.get("error")] for name in scores},
     }
+    composers = {name: composer_summary(predictions[name], scores[name]) for name in scores
+                 if any(p.get("guard") for p in predictions[name])}
+    if composers:
+        report["composer"] = composers
     return report, scores
+
+
+def composer_summary(predictions: Sequence[dict], scores: Sequence[ItemScore]) -> dict:
+    """For a system with an LLM composer: how many answers the model wrote, why the guard rejected the
+    rest (answers per kind of reason), and the unsupported numbers in the text people were shown."""
+    from assistant.pipeline.guard import reason_kind
+
+    offered = [p for p in predictions if p.get("guard")]  # answers the model was asked to word
+    composed = [p for p in offered if p.get("composer") == "llm"]
+    rejections: dict[str, int] = {}
+    for p in offered:
+        if p.get("composer") != "llm":
+            for kind in dict.fromkeys(reason_kind(r) for r in p["guard"]["reasons"]):
+                rejections[kind] = rejections.get(kind, 0) + 1
+    shown_unsupported = sum(len(s.unsupported_numbers) for p, s in zip(predictions, scores) if p.get("composer") == "llm")
+    return {
+        "answers": len(predictions),
+        "offered_to_model": len(offered),
+        "composed_by_model": len(composed),
+        "share_composed": len(composed) / len(predictions) if predictions else None,
+        "share_of_offered_composed": len(composed) / len(offered) if offered else None,
+        "rejections_by_reason": dict(sorted(rejections.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "unsupported_numbers_shown": sum(len(s.unsupported_numbers) for s in scores),
+        "unsupported_numbers_in_model_text_shown": shown_unsupported,
+    }
 
 
 def run_eval(items: Sequence[QAItem], systems: Sequence[System], out_dir: Path, meta: dict | None = None,
