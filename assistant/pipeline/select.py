@@ -95,12 +95,8 @@ def select(best: Candidate, candidates: list[Candidate], terms: QueryTerms,
            settings: Settings, rules: Rules = ALL_ON) -> list[Candidate]:
     """``best`` and the sentences that complete it, within the answer's length limits."""
     chosen = [best]
-    # A sentence that leans on the one before it gets that sentence for context, when that sentence
-    # holds part of what is asked (a neighbour about something else is padding).
-    if rules.on("lean-back") and best.index > 0 and _LEANS_BACK.search(best.sentence.text):
-        previous = next((c for c in candidates if c.chunk is best.chunk and c.index == best.index - 1), None)
-        if previous is not None and (previous.covered - best.covered or not rules.on("trim")):
-            chosen.insert(0, previous)
+    # (A neighbouring sentence joins only when it holds part of what is asked, below: the sentence
+    # before one that leans on it ("The respective ORRs…") is padding unless it does — issue 11's ablation.)
     # A sentence that only restates the question ("It has 2 key features") is followed by the
     # one that says what they are.
     if rules.on("restates-question") and _novelty(best, terms) < 0.35:
