@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.citations import unsupported_numbers
+from assistant.pipeline.citations import unsupported_numbers
 from assistant.pipeline.evidence import Evidence, evidence_from_citations
 from assistant.pipeline.guard import check
 from tests.conftest import REPO_ROOT
