@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--history", type=Path, help="JSON file: a list of {role, content} messages")
     ask.add_argument("--json", action="store_true", help="print the answer object as JSON")
+    ask.add_argument("--trace", action="store_true",
+                     help="with --json: add the pipeline's trace (stage timings, top candidates, the decision and its rule)")
+    ask.add_argument("--document", action="append", help="answer only from this document id (repeatable)")
 
     sub.add_parser("chat", help="a conversation in the terminal")
 
@@ -128,9 +131,9 @@ def cmd_ask(args, settings: Settings) -> int:
     history = _read_history(args.history)
     clean_history(history, settings.max_history_messages, settings.max_history_chars)
     assistant = Assistant.open(settings)
-    answer = assistant.ask(args.question, history)
+    answer = assistant.ask(args.question, history, documents=args.document)
     if args.json:
-        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        print(json.dumps(answer.to_dict(trace=args.trace), ensure_ascii=False, indent=2))
     else:
         print(format_answer(answer.to_dict()))
     return 0

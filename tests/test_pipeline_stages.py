@@ -200,6 +200,24 @@ def test_who_asked_about_a_quote_gets_the_sentence_naming_its_speaker(synthetic)
     assert "Okafor" not in off.ask(question).answer
 
 
+def test_ask_json_trace_prints_the_trace(synthetic):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    settings = synthetic.settings
+    done = subprocess.run([sys.executable, "-m", "assistant", "--data-dir", str(settings.data_dir), "ask", "--json",
+                           "--trace", "What was the median PFS in HELIOS-7?"], capture_output=True, text=True,
+                          timeout=300, cwd=REPO_ROOT,
+                          env={**__import__("os").environ, "ASSISTANT_MODELS_DIR": str(settings.models_dir)})
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert "14.2 months" in answer["answer"]
+    assert answer["trace"]["decision"]["abstained"] is False and "score" in answer["trace"]["timings_ms"]
+
+
 def test_every_rule_has_a_description_and_unknown_names_are_refused():
     assert all(isinstance(d, str) and d for d in RULES.values())
     with pytest.raises(KeyError):
