@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
@@ -146,11 +145,10 @@ def render(result: dict) -> str:
 
 
 def write_section(text: str, path: Path = RESULTS_MD) -> None:
-    """Replace the text between the embedder markers (append it when absent); keep the rest."""
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    block = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
-    updated = block.sub(lambda _: text, current, count=1) if block.search(current) else current.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(updated, encoding="utf-8")
+    """This benchmark's section of bench/results.md, replaced in place."""
+    from bench.results import write_section as replace_section
+
+    replace_section(text, START, END, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 import threading
@@ -151,10 +150,10 @@ def section_markdown(report: dict, command: str) -> str:
 
 
 def write_section(text: str, path: Path = RESULTS_MD) -> None:
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    block = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
-    updated = block.sub(lambda _: text, current, count=1) if block.search(current) else current.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(updated, encoding="utf-8")
+    """This benchmark's section of bench/results.md, replaced in place."""
+    from bench.results import write_section as replace_section
+
+    replace_section(text, START, END, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -317,3 +317,13 @@ def plot(results: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def write_section(text: str, start: str, end: str, path: Path = RESULTS_MD) -> None:
+    """Replace the text between the ``start`` and ``end`` markers of ``path`` with ``text`` (which carries
+    the markers), or append it when they are absent; the rest of the file is kept."""
+    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    block = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    updated = (block.sub(lambda _: text, current, count=1) if block.search(current)
+               else current.rstrip("\n") + "\n\n" + text + "\n")
+    path.write_text(updated, encoding="utf-8")

@@ -89,3 +89,14 @@ def test_rewriting_results_keeps_sections_other_scripts_marked(tmp_path, monkeyp
     text = (tmp_path / "results.md").read_text()
     assert text.startswith("# Benchmarks") and "<!-- load:start -->\n## Load\nkept\n<!-- load:end -->" in text
     assert (tmp_path / "results.png").stat().st_size > 0
+
+
+def test_a_benchmarks_section_is_replaced_in_place_and_the_others_kept(tmp_path):
+    from bench.results import write_section
+
+    path = tmp_path / "results.md"
+    write_section("<!-- a:start -->\none\n<!-- a:end -->", "<!-- a:start -->", "<!-- a:end -->", path)
+    write_section("<!-- b:start -->\ntwo\n<!-- b:end -->", "<!-- b:start -->", "<!-- b:end -->", path)
+    write_section("<!-- a:start -->\nthree\n<!-- a:end -->", "<!-- a:start -->", "<!-- a:end -->", path)
+    assert path.read_text(encoding="utf-8") == ("# Benchmarks\n\n<!-- a:start -->\nthree\n<!-- a:end -->\n\n"
+                                                "<!-- b:start -->\ntwo\n<!-- b:end -->\n")
