@@ -10,12 +10,10 @@ import re
 from dataclasses import dataclass, field
 
 from assistant.inputs import Turn
-from assistant.language import words
-from assistant.pipeline.question import _LEADING, entities, focus_span
+from assistant.pipeline.question import _LEADING, ATTRIBUTION_TOKENS as _ATTRIBUTION_TOKENS, entities, focus_span
 from assistant.pipeline.rules import ALL_ON, Rules
 from index.lexical import tokenize
 
-_ATTRIBUTION_TOKENS = frozenset(t for w in words("english", "attribution") for t in tokenize(w, drop_stopwords=False))
 _PRONOUN = re.compile(r"\b(its|their|it|they|them|he|she|his|her|him)\b", re.I)
 _PERSONAL = {"he", "she", "his", "her", "him"}
 _SPEAKER_IN_TEXT = re.compile(r"[”\"]\s*,?\s*([A-Z][\w'’-]+)\s+(?:said|says|noted|explained|commented|added|stated)\b")

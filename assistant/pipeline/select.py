@@ -4,11 +4,10 @@ named thing compared)."""
 
 from __future__ import annotations
 
-from assistant.pipeline.question import QueryTerms
+from assistant.pipeline.question import ATTRIBUTION_TOKENS, QueryTerms
 from assistant.pipeline.rules import ALL_ON, Rules
 from assistant.pipeline.score import _LEANS_BACK, Candidate
 from assistant.settings import Settings
-from assistant.pipeline.rewrite import _ATTRIBUTION_TOKENS
 from index.lexical import tokenize
 
 
@@ -135,7 +134,7 @@ def _novelty(candidate: Candidate, terms: QueryTerms) -> float:
     """Share of the sentence's words that the question did not already use."""
     # who is speaking and that they spoke are not news: "“X has 2 advantages,” Lee explained" announces
     speaker = set(tokenize(candidate.chunk.speaker or "", drop_stopwords=False))
-    words = set(tokenize(candidate.sentence.text)) - speaker - _ATTRIBUTION_TOKENS
+    words = set(tokenize(candidate.sentence.text)) - speaker - ATTRIBUTION_TOKENS
     if not words:
         return 0.0
     return len(words - set(terms.weights) - set(terms.focus)) / len(words)
