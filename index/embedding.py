@@ -230,19 +230,14 @@ class ReferenceEmbedder(Embedder):
         """
         import torch
 
+        from index.onnx_embedding import padded_batches
+
         transformer = self._model[0].auto_model
-        order = sorted(range(len(input_ids)), key=lambda i: -len(input_ids[i]))
         out: list[np.ndarray] = [np.empty(0)] * len(input_ids)
         with torch.inference_mode(), self._compute():
-            for at in range(0, len(order), batch_size):
-                batch = order[at:at + batch_size]
-                width = len(input_ids[batch[0]])
-                ids = torch.zeros((len(batch), width), dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, i in enumerate(batch):
-                    ids[row, :len(input_ids[i])] = torch.tensor(input_ids[i])
-                    mask[row, :len(input_ids[i])] = 1
-                hidden = transformer(input_ids=ids, attention_mask=mask).last_hidden_state.float().numpy()
+            for batch, ids, mask in padded_batches(input_ids, batch_size):
+                hidden = transformer(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)
+                                     ).last_hidden_state.float().numpy()
                 for row, i in enumerate(batch):
                     out[i] = hidden[row, :len(input_ids[i])]
         return out

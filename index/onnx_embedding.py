@@ -140,17 +140,24 @@ class OnnxModel:
 
     def token_embeddings(self, input_ids: Sequence[Sequence[int]], batch_size: int) -> list[np.ndarray]:
         """Last hidden states per text, float32 (tokens, dimension); batches of similar length (less padding)."""
-        order = sorted(range(len(input_ids)), key=lambda i: -len(input_ids[i]))
         out: list[np.ndarray] = [np.empty(0)] * len(input_ids)
-        for at in range(0, len(order), batch_size):
-            batch = order[at:at + batch_size]
-            width = len(input_ids[batch[0]])
-            ids = np.zeros((len(batch), width), dtype=np.int64)
-            mask = np.zeros((len(batch), width), dtype=np.int64)
-            for row, i in enumerate(batch):
-                ids[row, :len(input_ids[i])] = input_ids[i]
-                mask[row, :len(input_ids[i])] = 1
+        for batch, ids, mask in padded_batches(input_ids, batch_size):
             (hidden,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask}, self._run_options)
             for row, i in enumerate(batch):
                 out[i] = hidden[row, :len(input_ids[i])]
         return out
+
+
+def padded_batches(input_ids: Sequence[Sequence[int]], batch_size: int):
+    """Texts' token ids in batches of similar length, longest first (less padding): for each batch the
+    texts' positions, their ids zero-padded to the batch's width and the attention mask (int64)."""
+    order = sorted(range(len(input_ids)), key=lambda i: -len(input_ids[i]))
+    for at in range(0, len(order), batch_size):
+        batch = order[at:at + batch_size]
+        width = len(input_ids[batch[0]])
+        ids = np.zeros((len(batch), width), dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, i in enumerate(batch):
+            ids[row, :len(input_ids[i])] = input_ids[i]
+            mask[row, :len(input_ids[i])] = 1
+        yield batch, ids, mask
