@@ -11,9 +11,10 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup setup-test models browser index run chat test test-fast eval bench bench-corpus bench-full clean
+.PHONY: setup setup-test models browser wordnet index run chat test test-fast eval bench bench-corpus bench-full clean
 
 setup: $(STAMP) models
+	@$(MAKE) --no-print-directory wordnet || echo "WordNet could not be installed: plain-language synonyms stay off (apt-get install wordnet-base)."
 
 # The packaged model exported to ONNX (fp32 + int8) once per weights hash into the git-ignored models
 # folder (about 20 s the first time, a no-op after); the embedder would also export it at first use.
@@ -43,6 +44,13 @@ browser:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
 		else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; }
 
+# Debian's WordNet 3.0 (plain-language synonyms, assistant/pipeline/synonyms.py); optional for `make run`
+# (without it the assistant says so and answers without synonyms), required by `make test`.
+wordnet:
+	@test -f /usr/share/wordnet/data.noun || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q wordnet-base; \
+		else sudo -n apt-get update -q && sudo -n apt-get install -y -q wordnet-base; fi; }
+
 index: setup
 	$(PY) -m assistant ingest
 
@@ -56,7 +64,7 @@ chat: setup
 	@$(PY) -m assistant status --build-if-missing
 	$(PY) -m assistant chat
 
-test: setup setup-test browser
+test: setup setup-test browser wordnet
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: setup setup-test

@@ -237,3 +237,20 @@ def test_combining_parts_renumbers_citations_and_quotes_a_shared_sentence_once()
     assert combined.text == "A [1] B [2]"
     assert [c["n"] for c in combined.citations] == [1, 2]
     assert combined.confidence == 0.5
+
+
+@pytest.mark.parametrize("question, searched", [
+    ("What was the main goal measured in KESTREL 2019-04?", "primary"),
+])
+def test_everyday_words_are_also_searched_as_the_documents_words(synthetic, question, searched):
+    answer = synthetic.ask(question)
+    assert searched in answer.trace["expansions"]
+    assert answer.rewritten_query == question  # what the person sees is their question, not the expansion
+    assert not answer.abstained and "overall response rate" in answer.answer
+    off = synthetic.with_pipeline(replace(synthetic.pipeline, rules=Rules(frozenset({"synonyms"}))))
+    assert "overall response rate" not in off.ask(question).answer
+
+
+def test_tiredness_is_searched_as_fatigue_and_words_the_document_uses_are_left_alone(synthetic):
+    assert "fatigue" in synthetic.ask("Was there more tiredness with the combination?").trace["expansions"]
+    assert synthetic.ask("What was the objective response rate with zorbatinib?").trace["expansions"] == []

@@ -20,6 +20,7 @@ from assistant.pipeline.rewrite import RuleRewriter
 from assistant.pipeline.rules import Rules
 from assistant.pipeline.score import Weights, analyse_for, score_candidates
 from assistant.pipeline.spelling import Speller
+from assistant.pipeline.synonyms import Synonyms, load_synonyms
 from assistant.pipeline.types import Composer, Decision, Retriever, Rewriter, Trace
 from assistant.pipeline.verify import GroundingVerifier
 from assistant.settings import Settings
@@ -89,6 +90,7 @@ class Pipeline:
     weights: Weights = field(default_factory=Weights)
     rules: Rules = field(default_factory=Rules)
     speller: Speller | None = None
+    synonyms: Synonyms | None = None  # everyday words -> the document's (WordNet), for plain-language questions
 
     @classmethod
     def default(cls, settings: Settings, catalog: Catalog, store, embedder: Embedder, lexicon) -> "Pipeline":
@@ -97,7 +99,9 @@ class Pipeline:
                    rewriter=RuleRewriter(lexicon.people, rules),
                    retriever=HybridRetriever(catalog, store, embedder, settings.dense_k, settings.lexical_k,
                                              adaptive=settings.adaptive_fusion),
-                   rules=rules, speller=Speller(f"{c.section} {c.text}" for c in catalog.chunks.values()))
+                   rules=rules, speller=Speller(f"{c.section} {c.text}" for c in catalog.chunks.values()),
+                   synonyms=load_synonyms((f"{c.section} {c.text}" for c in catalog.chunks.values()),
+                                          lambda token: catalog.lexical.idf(token) is not None, settings.models_dir))
 
     def run(self, question: str, history: Sequence[Turn] = (), scope: frozenset[str] | None = None
             ) -> tuple[Composed, Trace]:
@@ -121,9 +125,18 @@ class Pipeline:
             with trace.stage("rewrite"):
                 query = self.rewriter.rewrite(part, context)
             queries.append(query)
+            # what is searched and scored: the query plus the document's words for the part's everyday
+            # words (the person still sees the query itself)
+            search = query
+            if self.synonyms is not None and self.rules.on("synonyms"):
+                with trace.stage("synonyms"):
+                    added = self.synonyms.expansions(part)
+                if added:
+                    trace.expansions.extend(added)
+                    search = f"{query} {' '.join(added)}"
             with trace.stage("retrieve"):
-                retrieved = self._retrieve(query, scope)
-            composed = self._answer(part, query, retrieved, scope, trace, settings)
+                retrieved = self._retrieve(search, scope)
+            composed = self._answer(part, search, retrieved, scope, trace, settings)
             # the passages as the answer stage ranked them, then the rest of the fused list
             composed.ranking = list(dict.fromkeys(composed.ranking + [r.chunk_id for r in retrieved]))
             with trace.stage("verify"):

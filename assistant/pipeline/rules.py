@@ -27,6 +27,7 @@ RULES: dict[str, str] = {
     "spelling": "misspelt words are corrected against the corpus vocabulary and an English dictionary",
     "variants": "hyphen and spacing variants of the document's compounds and codes are matched",
     "open-question": "'what did X find' / 'tell me about X' asks for X's results sentences",
+    "synonyms": "a question's everyday words are also searched as the document's words of the same WordNet sense",
     "two-part": "a question of two parts is answered part by part",
     "no-carry-over": "a follow-up with its own subject takes no context from history",
 }

@@ -43,6 +43,7 @@ class Trace:
     query: str = ""
     corrected: str = ""
     parts: list[str] = field(default_factory=list)
+    expansions: list[str] = field(default_factory=list)  # the document's words searched for everyday ones
     documents: list[str] = field(default_factory=list)
     candidates: list[dict] = field(default_factory=list)
     decision: dict = field(default_factory=dict)
@@ -57,7 +58,7 @@ class Trace:
 
     def to_dict(self) -> dict:
         return {"timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()}, "query": self.query,
-                "corrected": self.corrected, "parts": self.parts, "documents": self.documents,
+                "corrected": self.corrected, "parts": self.parts, "expansions": self.expansions, "documents": self.documents,
                 "candidates": self.candidates, "decision": self.decision}
 
 
