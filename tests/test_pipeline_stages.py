@@ -254,3 +254,16 @@ def test_everyday_words_are_also_searched_as_the_documents_words(synthetic, ques
 def test_tiredness_is_searched_as_fatigue_and_words_the_document_uses_are_left_alone(synthetic):
     assert "fatigue" in synthetic.ask("Was there more tiredness with the combination?").trace["expansions"]
     assert synthetic.ask("What was the objective response rate with zorbatinib?").trace["expansions"] == []
+
+
+@pytest.mark.parametrize("question, person", [
+    ("Whose trial was HELIOS-7?", True),
+    ("Going back to the fatigue — whose patients were they?", True),
+    ("How many patients whose tumours had sarcomatoid features were treated?", False),
+    ("What was the ORR in patients who received zorbatinib alone?", False),
+])
+def test_who_and_whose_ask_for_a_person_only_when_they_open_the_question(synthetic, question, person):
+    from assistant.pipeline.score import analyse_for
+
+    terms = analyse_for(question, question, synthetic.catalog, synthetic.lexicon, None)
+    assert ("person" in terms.wants) is person

@@ -97,8 +97,9 @@ _ASKS_NUMBER = re.compile(
     re.I,
 )
 _ROLES = " ".join(f"{r}s?" for r in sorted(words("english", "roles")))
-# "who" opening a clause ("Going back to those numbers — who reported them?"), not a relative "patients who"
-_ASKS_PERSON = re.compile(r"(?:^|[—–:;,]\s*)(?:and\s+)?who\b|\bwhich (?:" + "|".join(_ROLES.split()) + r")\b|\bwhose\b|\bauthors?\b|\bwrote\b",
+# "who"/"whose" opening a clause ("Going back to those numbers — who reported them?", "Whose trial...?"), not a
+# relative pronoun ("patients who ...", "patients whose cancer ...")
+_ASKS_PERSON = re.compile(r"(?:^|[—–:;,]\s*)(?:and\s+)?(?:who|whose)\b|\bwhich (?:" + "|".join(_ROLES.split()) + r")\b|\bauthors?\b|\bwrote\b",
                           re.I)
 # "Which experts ...": the role names the kind of answer (a person), not something the answer must say
 ROLE_WORDS = frozenset(t for w in _ROLES.split() for t in tokenize(w.rstrip("?"), drop_stopwords=False))
