@@ -106,14 +106,15 @@ def run(args: argparse.Namespace, command: str) -> int:
 def _runs(args: argparse.Namespace) -> dict[str, tuple[str, list]]:
     """What to evaluate: run name -> (where its items come from, the items)."""
     from eval.dataset import load_items
-    from eval.splits import BLIND_FILES, EVAL_DIR, ORIGINAL_FILE, load_split
+    from eval.splits import BLIND_FILES, EVAL_DIR, ORIGINAL_FILE, added_files, load_split
 
     if args.qa is not None:
         return {"qa": (str(args.qa), load_items(args.qa))}
     folder = args.eval_dir or EVAL_DIR
     where = "eval" if args.eval_dir is None else str(args.eval_dir)
     splits = ("dev", "test") if args.split == "both" else (args.split,)
-    return {s: (f"{where}/{ORIGINAL_FILE} ({s} by id hash) + {where}/{BLIND_FILES[s]}", load_split(s, folder))
+    return {s: (" + ".join([f"{where}/{ORIGINAL_FILE} ({s} by id hash)", f"{where}/{BLIND_FILES[s]}",
+                            *(f"{where}/{f}" for f in added_files(s, folder))]), load_split(s, folder))
             for s in splits}
 
 

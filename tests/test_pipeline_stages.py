@@ -125,6 +125,30 @@ def test_a_bare_follow_up_leans_on_the_conversation():
     assert "HELIOS-7" in rewrite_query("How many patients?", HISTORY)
 
 
+@pytest.mark.parametrize("previous, follow_up, expected", [
+    ("What was the PFS hazard ratio for high-risk patients in HELIOS-7?", "What about the low-risk patients?",
+     "What was the PFS hazard ratio for low-risk patients in HELIOS-7?"),
+    ("What was the response rate in the zorbatinib arm of HELIOS-7?", "And the sunitinib arm?",
+     "What was the response rate in the sunitinib arm of HELIOS-7?"),
+    ("How common was grade 3 hypertension in HELIOS-7?", "What about grade 4 hypertension?",
+     "How common was grade 4 hypertension in HELIOS-7?"),
+])
+def test_a_follow_up_naming_another_of_the_same_kind_takes_its_place(previous, follow_up, expected):
+    history = [Turn("user", previous), Turn("assistant", "An answer.")]
+    assert rewrite_query(follow_up, history) == expected
+
+
+@pytest.mark.parametrize("typed, meant", [("whats", "what's"), ("dont", "don't"), ("doesnt", "doesn't"),
+                                          ("theres", "there's"), ("isnt", "isn't"), ("didnt", "didn't")])
+def test_a_contraction_typed_without_its_apostrophe_is_restored(speller, typed, meant):
+    assert speller.correct(f"{typed} the median PFS in HELIOS-7") == f"{meant} the median PFS in HELIOS-7"
+
+
+@pytest.mark.parametrize("word", ["its", "lets", "were", "well", "ill", "shell", "id"])
+def test_words_of_their_own_are_not_taken_for_contractions(speller, word):
+    assert speller.correct(f"was {word} PFS longer") == f"was {word} PFS longer"
+
+
 # -- the pipeline on the synthetic document -------------------------------------------------------
 
 @pytest.mark.parametrize("question", [

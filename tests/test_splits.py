@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from eval.dataset import QAFormatError, load_items
-from eval.splits import BLIND_FILES, EVAL_DIR, ORIGINAL_FILE, SPLITS, load_split, split_of
+from eval.splits import ADDED_FILES, BLIND_FILES, EVAL_DIR, ORIGINAL_FILE, SPLITS, load_split, split_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +56,9 @@ def test_splits_are_disjoint_and_cover_every_item():
     assert not {it.id for it in dev} & {it.id for it in test}
     originals = load_items(EVAL_DIR / ORIGINAL_FILE)
     blind = {s: load_items(EVAL_DIR / f) for s, f in BLIND_FILES.items()}
-    assert len(everything) == len(dev) + len(test) == len(originals) + sum(len(v) for v in blind.values())
+    added = [load_items(EVAL_DIR / f) for files in ADDED_FILES.values() for f in files]
+    assert len(everything) == len(dev) + len(test) == (len(originals) + sum(len(v) for v in blind.values())
+                                                        + sum(len(items) for items in added))
     assert [it.id for it in everything] == [it.id for it in dev + test]
 
 
@@ -64,6 +66,9 @@ def test_blind_files_go_whole_to_their_split():
     for split in SPLITS:
         ids = {it.id for it in load_split(split)}
         assert {it.id for it in load_items(EVAL_DIR / BLIND_FILES[split])} <= ids
+        for added in ADDED_FILES[split]:
+            assert {it.id for it in load_items(EVAL_DIR / added)} <= ids
+            assert not {it.id for it in load_items(EVAL_DIR / added)} & {it.id for it in load_split(split, added=False)}
         other = "test" if split == "dev" else "dev"
         assert not {it.id for it in load_items(EVAL_DIR / BLIND_FILES[other])} & ids
 

@@ -154,7 +154,7 @@ def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON) -> str:
             return focus.question
         if _WH_START.match(rest):  # "And how many patients?": a new question about the same thing
             return _resolve(rest[:1].upper() + rest[1:], focus, rules)
-        swapped = _swap_focus(focus.question, rest)
+        swapped = _swap_same_head(focus.question, rest) or _swap_focus(focus.question, rest)
         if swapped:
             return swapped
         return f"{focus.question.rstrip()} {rest[:1].upper()}{rest[1:]}"
@@ -192,6 +192,37 @@ def _names_own_subject(question: str) -> bool:
 
 _WH_START = re.compile(r"^(?:what|which|who|whom|whose|when|where|why|how)\b", re.I)
 _QUALIFIER = re.compile(r"^(?:in|for|with|among|at|on|by|after|before|during|from|of|versus|vs\.?|compared)\b", re.I)
+
+
+_DETERMINER = re.compile(r"^(?:the|its|their|a|an|those|these|that|this)\s+", re.I)
+_WORD = re.compile(r"[\w’'()-]+")
+
+
+def _swap_same_head(previous: str, rest: str) -> str | None:
+    """"What was the HR for high-risk patients in X?" + "the standard-risk patients?" -> "What was the HR
+    for standard-risk patients in X?": the rest names another of the same kind of thing (its last word,
+    the head, is in the previous question), so it takes the place of that phrase — the head with as many
+    words before it as the rest has. None when the head is not there or the phrase would be the same."""
+    phrase = _DETERMINER.sub("", rest.strip().rstrip("?.!").strip())
+    words = phrase.split()
+    if not 2 <= len(words) <= 4 or _QUALIFIER.match(phrase):
+        return None
+    head = tokenize(words[-1])
+    if not head:
+        return None
+    found = list(_WORD.finditer(previous))
+    for i, m in enumerate(found):
+        if tokenize(m.group(0)) != head or i < len(words) - 1:
+            continue
+        first = found[i - len(words) + 1]
+        if any(tokenize(w.group(0), drop_stopwords=False) and w.group(0).lower() in _LEADING
+               for w in found[i - len(words) + 1:i]):
+            return None  # the words before the head are not a modifier of it ("the", "of")
+        old = previous[first.start():m.end()]
+        if old.lower() == phrase.lower():
+            return None
+        return previous[:first.start()] + phrase + previous[m.end():]
+    return None
 
 
 def _swap_focus(previous: str, rest: str) -> str | None:

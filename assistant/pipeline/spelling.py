@@ -17,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
+from assistant.language import words
+
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*[A-Za-z]")
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-–/][A-Za-z0-9]+)*")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -30,6 +32,30 @@ def _zipf(word: str) -> float:
     from wordfreq import zipf_frequency
 
     return zipf_frequency(word, "en")
+
+
+# How much more common (Zipf, log10) the apostrophe spelling must be: ~8x ("whats" 3.9 -> "what's" 5.2;
+# "its" 6.1 and "lets" 4.5 are words of their own and stay)
+CONTRACTION_GAIN = 0.9
+
+
+@lru_cache(maxsize=4096)
+def with_apostrophe(word: str) -> str | None:
+    """A contraction typed without its apostrophe, restored: the clitics of English contractions (the
+    language pack's ``clitics``: 's, n't, 're, 'll, 've, 'd, 'm) tried at the word's end, kept when
+    that spelling is far more common in English (wordfreq) than the word as typed."""
+    if "'" in word or len(word) < 2 or not word.isalpha():
+        return None
+    typed = _zipf(word)
+    best, best_zipf = None, typed + CONTRACTION_GAIN
+    for clitic in words("english", "clitics"):
+        cut = len(word) - len(clitic) - (1 if clitic == "t" else 0)  # "dont": do + n't
+        if cut < 1 or not word.endswith(("n" if clitic == "t" else "") + clitic):
+            continue
+        form = word[:cut] + ("n't" if clitic == "t" else "'" + clitic)
+        if (z := _zipf(form)) >= best_zipf:
+            best, best_zipf = form, z
+    return best
 
 
 @lru_cache(maxsize=1)
@@ -98,6 +124,8 @@ class Speller:
         from symspellpy import Verbosity
 
         lower = word.lower().replace("’", "'")
+        if lower not in self.corpus and (contraction := with_apostrophe(lower)):
+            return contraction  # "whats" -> "what's", "dont" -> "don't"
         if len(lower) < MIN_CORRECTED_CHARS or lower in self.corpus or lower in english_words():
             return None
         if lower.endswith("'s") and (lower[:-2] in self.corpus or lower[:-2] in english_words()):
