@@ -291,3 +291,15 @@ def test_who_and_whose_ask_for_a_person_only_when_they_open_the_question(synthet
 
     terms = analyse_for(question, question, synthetic.catalog, synthetic.lexicon, None)
     assert ("person" in terms.wants) is person
+
+
+@pytest.mark.parametrize("question", ["median OS HELIOS-7?", "HELIOS-7 OS?", "OS in KESTREL 2019-04?"])
+def test_a_terse_question_about_an_end_point_the_document_does_not_report_is_declined(synthetic, question):
+    answer = synthetic.ask(question)  # overall survival is never reported in the synthetic document
+    assert answer.abstained and answer.trace["decision"]["rule"] == "focus-in-sentence"
+
+
+@pytest.mark.parametrize("question, expected", [("PFS HR, HELIOS-7?", "0.62"), ("ORR KESTREL 2019-04?", "33.3%")])
+def test_a_terse_question_about_a_reported_end_point_is_answered_with_it(synthetic, question, expected):
+    answer = synthetic.ask(question)
+    assert not answer.abstained and expected in answer.answer

@@ -202,6 +202,12 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         covered = {t for e in entities for t in distinctive_tokens(e)}
         entities += [t for t in naming_tokens(query, corpus_name_words) if t not in covered and idf_of(t) is not None]
     name_tokens = {t for e in entities for t in tokenize(e)}
+    if not m:
+        # a terse question with no "what is the ..." ("OS HR triplet vs doublet?"): the end points it
+        # names are what it asks about, and an answer must name them too
+        for point in end_points(set(tokenize(question))):
+            if point in weights:
+                focus[point] = weights[point]
     # a number the question gives ("grade 3", "2-year", "phase 3") must be in the answer too
     for written in re.findall(r"[\w.-]*\d[\w.-]*", question):  # digits as written, not "three"
         for token in tokenize(written):
