@@ -149,6 +149,16 @@ def test_words_of_their_own_are_not_taken_for_contractions(speller, word):
     assert speller.correct(f"was {word} PFS longer") == f"was {word} PFS longer"
 
 
+@pytest.mark.parametrize("question, answer, follow_up, expected", [
+    ("Which of the two trials was single-arm?", "KESTREL 2019-04 was a single-arm study of zorbatinib.",
+     "What was its primary end point?", "KESTREL 2019-04"),
+    ("Which trial was phase 3?", "HELIOS-7 was the phase 3 trial.", "How many patients did it enroll?", "HELIOS-7"),
+])
+def test_after_a_question_naming_nothing_a_pronoun_refers_to_what_the_answer_named(question, answer, follow_up, expected):
+    history = [Turn("user", question), Turn("assistant", answer)]
+    assert expected in rewrite_query(follow_up, history)
+
+
 # -- the pipeline on the synthetic document -------------------------------------------------------
 
 @pytest.mark.parametrize("question", [

@@ -52,6 +52,7 @@ class _Focus:
     topic_words: str = ""
     answer: str = ""
     person: str = ""  # the last person named or quoted, for he/she/his/her
+    asked_names: bool = False  # whether the last question named things itself
     people: frozenset[str] = frozenset()  # the people the corpus knows
 
     def best(self) -> str:
@@ -66,6 +67,7 @@ class _Focus:
         found = entities(resolved)
         if found:
             self.entities = found
+        self.asked_names = bool(found)
         # the words as written (the index's stems would read "pomali dexame")
         words = [w for w in re.findall(r"[A-Za-z][\w’'-]*", resolved)
                  if w.lower() not in _LEADING and tokenize(w) and len(w) > 2]
@@ -75,6 +77,12 @@ class _Focus:
 
     def after_assistant(self, text: str) -> None:
         self.answer = text
+        if not self.asked_names:
+            # "Which of the two trials was single-arm?" names none: the answer's names ("IFM 2014-01 was
+            # ...") are what "it" refers to next
+            found = [e for e in entities(text) if not _is_measure(e)]
+            if found:
+                self.entities = found
         self._note_person(text)
 
     def _note_person(self, text: str) -> None:
