@@ -313,3 +313,14 @@ def test_a_terse_question_about_an_end_point_the_document_does_not_report_is_dec
 def test_a_terse_question_about_a_reported_end_point_is_answered_with_it(synthetic, question, expected):
     answer = synthetic.ask(question)
     assert not answer.abstained and expected in answer.answer
+
+
+@pytest.mark.parametrize("question", [
+    "What was the ORR in KESTREL 2019-04, and how many patients received zorbatinib?",
+    "What was the response rate in KESTREL 2019-04, and how many patients received zorbatinib?",
+])
+def test_a_later_part_naming_nothing_is_about_what_the_first_part_named(synthetic, question):
+    answer = synthetic.ask(question)
+    assert "33.3%" in answer.answer
+    assert "212" not in answer.answer and "HELIOS-7" not in answer.answer  # not the other trial's count
+    assert "KESTREL 2019-04" in answer.trace["query"].split(" | ")[1]

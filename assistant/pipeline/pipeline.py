@@ -15,6 +15,7 @@ from assistant.inputs import Turn
 from assistant.language import pattern
 from assistant.pipeline.compose import Composed, ExtractiveComposer, abstention
 from assistant.pipeline.decide import decide, not_a_question
+from assistant.pipeline.question import entities
 from assistant.pipeline.retrieve import HybridRetriever, Retrieved, candidate_passages, documents_to_try
 from assistant.pipeline.rewrite import RuleRewriter
 from assistant.pipeline.rules import Rules
@@ -44,6 +45,16 @@ def split_parts(question: str) -> list[str]:
     if len(pieces) < 2 or len(pieces) > MAX_PARTS or any(len(tokenize(p)) < 2 for p in pieces):
         return [question]
     return [p if p.endswith("?") else p + "?" for p in pieces]
+
+
+def with_earlier_names(query: str, part: str, earlier: list[str]) -> str:
+    """A later part of one question that names nothing of its own is about what the earlier parts named
+    ("What was the primary end point of X, and how many patients received the triplet?": in X)."""
+    if entities(part):
+        return query
+    named = [e for p in earlier for e in entities(p) if not (e.isupper() and len(e) <= 5)]  # not "PFS", "OS"
+    missing = [e for e in dict.fromkeys(named) if e not in query]
+    return f"{query.rstrip()} ({', '.join(missing)})" if missing and len(missing) == len(set(named)) else query
 
 
 def combine_parts(parts: list[str], answered: list[Composed]) -> Composed:
@@ -124,6 +135,8 @@ class Pipeline:
         for part in parts:
             with trace.stage("rewrite"):
                 query = self.rewriter.rewrite(part, context)
+                if queries:
+                    query = with_earlier_names(query, part, parts[:len(queries)])
             queries.append(query)
             # what is searched and scored: the query plus the document's words for the part's everyday
             # words (the person still sees the query itself)
