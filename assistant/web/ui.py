@@ -1,7 +1,8 @@
 """The Gradio chat served at ``/``; the only module that imports gradio.
 
-The page streams each answer into the chat, shows the cited passages (quote highlighted) beside it,
-and records like/dislike votes. Its submit event is also the Gradio API endpoint ``/ask``.
+The page streams each answer into the chat (with a model configured, its wording sentence by
+guard-checked sentence, and a line saying who wrote the answer), shows the cited passages (quote
+highlighted) beside it, and records like/dislike votes. Its submit event is also the Gradio API endpoint ``/ask``.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from assistant.web.chatguard import ChatEvents  # noqa: E402
 from assistant.web.concurrency import AnswerGate  # noqa: E402
 from assistant.web.documents import with_links_and_titles  # noqa: E402
 from assistant.web.display import (  # noqa: E402
-    answer_bubble, as_chat_text, chat_messages, client_answer, from_chat_text, sources_html, stream_points, to_history,
+    WRITING_NOTE, answer_bubble, as_chat_text, chat_messages, client_answer, composer_note, from_chat_text,
+    sources_html, stream_points, to_history,
 )
 from assistant.errors import AssistantError, InputError, StoreUnavailableError  # noqa: E402
 from assistant.web.feedback import FeedbackLog  # noqa: E402
 from assistant.web.ratelimit import SlidingWindowLimiter  # noqa: E402
 from assistant.inputs import validate_question  # noqa: E402
-from assistant.service import Assistant  # noqa: E402
+from assistant.service import Answer, Assistant  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -153,8 +155,34 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         pending = '<div class="sources pending"><p>Searching the article…</p></div>'
         yield busy, messages, pending, answers, None
         try:
-            answer = with_links_and_titles(
-                client_answer(gate.run(assistant.ask, question, asked_history, documents=document)), assistant.catalog)
+            if assistant.composer is None:
+                answer = shown_answer(gate.run(assistant.ask, question, asked_history, documents=document))
+            else:
+                # A model words the answer: each state shown is checked text (GuardedStream); the slot is
+                # held until the model is done, as for a question the API answers.
+                with gate.slot():
+                    stream = assistant.ask_streaming(question, asked_history, documents=document)
+                    answer = shown_answer(stream.extractive)
+                    writing = '<div class="sources pending"><p>Wording the answer from the cited sentences…</p></div>'
+                    if stream.writing:
+                        state = {**answer, "answer": ""}
+                        messages[-1] = {"role": "assistant",
+                                        "content": answer_bubble(state, note=WRITING_NOTE, writing=True)}
+                        yield busy, messages, writing, answers, None
+                    for update in stream:
+                        if update.done:
+                            answer = shown_answer(update.answer)
+                            break
+                        state = {**answer, "answer": update.text}
+                        messages[-1] = {"role": "assistant",
+                                        "content": answer_bubble(state, note=WRITING_NOTE, writing=True)}
+                        yield busy, messages, writing, answers, None
+                    note = composer_note(answer, stream.model)
+                    messages[-1] = {"role": "assistant", "content": answer_bubble(answer, note=note)}
+                    answers = {**answers, str(len(messages) - 1): _summary(answer), "chat": messages}
+                    yield (gr.Textbox(value="", submit_btn=True, stop_btn=False), messages,
+                           sources_html(answer, titles), answers, answer)
+                    return
         except InputError as exc:
             raise gr.Error(str(exc), title="Cannot ask this") from None
         except StoreUnavailableError as exc:
@@ -173,6 +201,9 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         messages[-1] = {"role": "assistant", "content": answer_bubble(answer)}
         answers = {**answers, str(len(messages) - 1): _summary(answer), "chat": messages}
         yield gr.Textbox(value="", submit_btn=True, stop_btn=False), messages, sources_html(answer, titles), answers, answer
+
+    def shown_answer(answer: Answer) -> dict:
+        return with_links_and_titles(client_answer(answer), assistant.catalog)
 
     def vote(data: gr.LikeData, answers: dict) -> None:
         # The guard already refused a malformed vote (422) and counted this one against the client's limit.
