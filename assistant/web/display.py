@@ -23,6 +23,7 @@ _MARKDOWN_UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~$>])")
 # searched line is HTML-escaped, so it holds no "<").
 _SEARCHED = re.compile(r'<div class="searched">[^<]*</div>')
 _NOTE = re.compile(r'<div class="composer(?: writing)?">[^<]*</div>')
+_EXCERPT = re.compile(r":\s*“[^”]*”\s*$")  # the guard's quote of a rejected sentence, ending a reason
 _TAG = re.compile(r"<[^<>]*>")
 
 
@@ -77,7 +78,8 @@ def composer_note(answer: dict, model: str | None) -> str | None:
     reasons = guard.get("reasons") or []
     if not reasons or reasons[0].startswith("model error"):
         return "Quoted from the article (the model did not answer)"  # its address stays in the server log
-    return f"Quoted from the article — the model's wording was set aside: {reasons[0]}"
+    # the reason without its excerpt of the rejected sentence: set aside means never shown, not even quoted
+    return f"Quoted from the article — the model's wording was set aside: {_EXCERPT.sub('', reasons[0])}"
 
 
 def stream_points(text: str, words_per_step: int = 3) -> list[int]:

@@ -140,13 +140,14 @@
     return text;
   }
 
-  // Who wrote the answer, when a model was asked to word it (the same words as the chat page).
+  // Who wrote the answer, when a model was asked to word it (the words of display.composer_note on the chat page).
   function composerNote(answer, model) {
     if (!answer.guard) return null;
     if (answer.composer === "llm") return "Worded by " + (model || "the model") + " from the cited sentences — checked";
     var reasons = answer.guard.reasons || [];
     if (!reasons.length || reasons[0].indexOf("model error") === 0) return "Quoted from the article (the model did not answer)";
-    return "Quoted from the article — the model's wording was set aside: " + reasons[0];
+    // without the guard's quote of the rejected sentence: set aside means never shown, not even quoted
+    return "Quoted from the article — the model's wording was set aside: " + reasons[0].replace(/:\s*“[^”]*”\s*$/, "");
   }
 
   function finish(node, answer, note, done) {
