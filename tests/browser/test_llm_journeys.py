@@ -19,6 +19,8 @@ from playwright.sync_api import expect
 
 from assistant.pipeline.evidence import evidence_from_citations
 from assistant.pipeline.guard import check, sentences_with_markers
+from tests.browser.test_journeys import ask
+from tests.browser.test_publisher import ask_in_widget as ask_in_publisher_widget
 from tests.llm.test_streaming import REJECTED, WORDED
 from tests.webserver import free_port, running_app, static_site
 
@@ -99,25 +101,37 @@ def model_sentences_rejected(composer, extractive) -> list[str]:
     return [s for s in sentences_with_markers(" ".join(reply.split())) if not check(s, evidence).passed]
 
 
+def assert_replaced(states: list[dict], reply, extractive, composer) -> None:
+    """The answer ended as the extractive one, and the model's rejected sentences were never on screen,
+    neither in a state of the text nor in the note under it."""
+    assert states[-1]["text"] == " ".join(extractive.answer.split())
+    assert_only_checked_text(states, extractive)
+    rejected = model_sentences_rejected(composer, extractive)
+    assert rejected, "the model's reply to this question passes the guard now: choose another REJECTED question"
+    for sentence in rejected:
+        assert not any(sentence[:40] in s["text"] for s in states), f"the rejected wording was on screen: {sentence!r}"
+        assert sentence[:40] not in reply.inner_text(), "the note quotes the rejected wording"
+
+
 # -- the chat page -----------------------------------------------------------------------------------
 
+def observed_chat(page, url: str) -> None:
+    """Open the chat at ``url`` with the answer's states recorded from now on."""
+    page.goto(url)
+    expect(page.get_by_test_id("textbox")).to_be_visible()
+    page.evaluate(OBSERVE, ['[data-testid="bot"]', None])
+
+
 def ask_in_chat(page, question: str):
-    bots = page.locator('[data-testid="bot"]')
-    before = bots.count()
-    page.get_by_test_id("textbox").fill(question)
-    page.locator(".submit-button").click()
-    expect(bots).to_have_count(before + 1, timeout=REPLY_TIMEOUT_MS)
-    expect(page.locator(".stop-button")).to_be_hidden(timeout=REPLY_TIMEOUT_MS)
-    expect(page.locator("#sources-panel .sources.pending")).to_have_count(0, timeout=REPLY_TIMEOUT_MS)
-    expect(bots.last.locator(".composer.writing")).to_have_count(0)
-    return bots.last, before + 1
+    """Ask on the chat page and wait for the whole answer; the reply and its number among the answers."""
+    reply = ask(page, question, timeout_ms=REPLY_TIMEOUT_MS)
+    expect(reply.locator(".composer.writing")).to_have_count(0)
+    return reply, page.locator('[data-testid="bot"]').count()
 
 
 def test_chat_streams_the_models_checked_sentences_then_says_who_wrote_them(
         page, recorder, screenshot, llm_web, assistant):
-    page.goto(llm_web)
-    expect(page.get_by_test_id("textbox")).to_be_visible()
-    page.evaluate(OBSERVE, ['[data-testid="bot"]', None])
+    observed_chat(page, llm_web)
     reply, n = ask_in_chat(page, WORDED)
     extractive = assistant.ask(WORDED)
     states = states_of(page, n)
@@ -138,19 +152,10 @@ def test_chat_streams_the_models_checked_sentences_then_says_who_wrote_them(
 
 def test_chat_replaces_a_rejected_wording_with_the_extractive_answer_without_showing_it(
         page, recorder, screenshot, llm_web, assistant, composer):
-    page.goto(llm_web)
-    expect(page.get_by_test_id("textbox")).to_be_visible()
-    page.evaluate(OBSERVE, ['[data-testid="bot"]', None])
+    observed_chat(page, llm_web)
     reply, n = ask_in_chat(page, REJECTED)
     extractive = assistant.ask(REJECTED)
-    states = states_of(page, n)
-    assert states[-1]["text"] == " ".join(extractive.answer.split())
-    assert_only_checked_text(states, extractive)
-    rejected = model_sentences_rejected(composer, extractive)
-    assert rejected, "the model's reply to this question passes the guard now: choose another REJECTED question"
-    for sentence in rejected:
-        assert not any(sentence[:40] in s["text"] for s in states), f"the rejected wording was on screen: {sentence!r}"
-        assert sentence[:40] not in reply.inner_text(), "the note quotes the rejected wording"
+    assert_replaced(states_of(page, n), reply, extractive, composer)
     expect(reply.locator(".composer")).to_contain_text("Quoted from the article — the model's wording was set aside: ")
     expect(page.locator("#sources-panel li#source-1 mark").first).to_be_visible()
     screenshot("chat-llm-rejected")
@@ -212,15 +217,10 @@ def widget_frame(page):
 
 
 def ask_in_widget(locator, question: str):
-    bots = locator.locator(".msg.bot")
-    before = bots.count()
-    locator.locator("#question").fill(question)
-    locator.locator("#send").click()
-    expect(bots).to_have_count(before + 1, timeout=REPLY_TIMEOUT_MS)
-    expect(locator.locator(".msg.pending")).to_have_count(0, timeout=REPLY_TIMEOUT_MS)
-    expect(locator.locator("#send")).to_be_enabled(timeout=REPLY_TIMEOUT_MS)
-    expect(bots.last.locator(".composer.writing")).to_have_count(0, timeout=REPLY_TIMEOUT_MS)
-    return bots.last, before + 1
+    """Ask in the widget and wait for the whole answer; the reply and its number among the messages."""
+    reply = ask_in_publisher_widget(locator, question, timeout_ms=REPLY_TIMEOUT_MS)
+    expect(reply.locator(".composer.writing")).to_have_count(0, timeout=REPLY_TIMEOUT_MS)
+    return reply, locator.locator(".msg.bot").count()
 
 
 def test_widget_on_another_origin_streams_checked_sentences_and_replaces_a_rejected_wording(
@@ -245,14 +245,7 @@ def test_widget_on_another_origin_streams_checked_sentences_and_replaces_a_rejec
         reply, n = ask_in_widget(widget, REJECTED)
         extractive = assistant.ask(REJECTED, [{"role": "user", "content": WORDED},
                                                {"role": "assistant", "content": states[-1]["text"]}])
-        states = states_of(frame, n)
-        assert states[-1]["text"] == " ".join(extractive.answer.split())
-        assert_only_checked_text(states, extractive)
-        rejected = model_sentences_rejected(composer, extractive)
-        assert rejected, "the model's reply to this question passes the guard now: choose another REJECTED question"
-        for sentence in rejected:
-            assert not any(sentence[:40] in s["text"] for s in states), sentence
-            assert sentence[:40] not in reply.inner_text(), "the note quotes the rejected wording"
+        assert_replaced(states_of(frame, n), reply, extractive, composer)
         expect(reply.locator(".composer")).to_contain_text("the model's wording was set aside")
         expect(reply.locator(".source mark").first).to_be_visible()
     assert streamed and all('"stream":true' in body for body in streamed), streamed
