@@ -7,6 +7,7 @@ highlighted) beside it, and records like/dislike votes. Its submit event is also
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import os
@@ -160,8 +161,9 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
             else:
                 # A model words the answer: each state shown is checked text (GuardedStream); the slot is
                 # held until the model is done, as for a question the API answers.
-                with gate.slot():
-                    stream = assistant.ask_streaming(question, asked_history, documents=document)
+                with gate.slot(), contextlib.closing(
+                        assistant.ask_streaming(question, asked_history, documents=document)) as stream:
+                    # closing: a turn stopped mid-stream (the stop button) stops the model's stream too
                     answer = shown_answer(stream.extractive)
                     writing = '<div class="sources pending"><p>Wording the answer from the cited sentences…</p></div>'
                     if stream.writing:

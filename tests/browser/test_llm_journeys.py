@@ -278,3 +278,26 @@ def test_widget_answers_on_extractively_when_the_model_goes_down_mid_conversatio
             expect(reply.locator(".source mark").first).to_be_visible()
             expect(widget.locator(".msg.error")).to_have_count(0)
     recorder.assert_stayed_local()
+
+
+def test_widget_falls_back_to_the_one_shot_call_when_the_stream_breaks(page, recorder, llm_web, site_port):
+    """The streamed request's connection is reset (as by a proxy that cannot stream): the widget asks
+    again without streaming and shows the whole answer with its sources, and no error."""
+    asked: list[bool] = []
+
+    def reset_streams(route):
+        streamed = '"stream":true' in (route.request.post_data or "")
+        asked.append(streamed)
+        route.abort("connectionreset") if streamed else route.continue_()
+
+    page.context.route("**/api/ask", reset_streams)
+    with static_site({"/": lambda: publisher(llm_web)}, site_port) as site:
+        page.goto(site)
+        _, widget = widget_frame(page)
+        reply, _ = ask_in_widget(widget, WORDED)
+        expect(reply.locator(".text")).to_contain_text("[1]")
+        expect(reply.locator(".composer")).to_have_text("Worded by the model from the cited sentences — checked")
+        expect(reply.locator(".source mark").first).to_be_visible()
+        expect(widget.locator(".msg.error")).to_have_count(0)
+    assert asked == [True, False], asked
+    recorder.assert_stayed_local()

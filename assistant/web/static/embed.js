@@ -169,7 +169,7 @@
       scrollToStart(node);
       if (shown >= words.length) {
         clearInterval(timer);
-        finish(node, answer, null, done);
+        finish(node, answer, composerNote(answer, null), done);
       }
     }, 30);
   }
