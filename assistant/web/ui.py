@@ -157,34 +157,9 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         yield busy, messages, pending, answers, None
         try:
             if assistant.composer is None:
-                answer = shown_answer(gate.run(assistant.ask, question, asked_history, documents=document))
+                answer, model = shown_answer(gate.run(assistant.ask, question, asked_history, documents=document)), None
             else:
-                # A model words the answer: each state shown is checked text (GuardedStream); the slot is
-                # held until the model is done, as for a question the API answers.
-                with gate.slot(), contextlib.closing(
-                        assistant.ask_streaming(question, asked_history, documents=document)) as stream:
-                    # closing: a turn stopped mid-stream (the stop button) stops the model's stream too
-                    answer = shown_answer(stream.extractive)
-                    writing = '<div class="sources pending"><p>Wording the answer from the cited sentences…</p></div>'
-                    if stream.writing:
-                        state = {**answer, "answer": ""}
-                        messages[-1] = {"role": "assistant",
-                                        "content": answer_bubble(state, note=WRITING_NOTE, writing=True)}
-                        yield busy, messages, writing, answers, None
-                    for update in stream:
-                        if update.done:
-                            answer = shown_answer(update.answer)
-                            break
-                        state = {**answer, "answer": update.text}
-                        messages[-1] = {"role": "assistant",
-                                        "content": answer_bubble(state, note=WRITING_NOTE, writing=True)}
-                        yield busy, messages, writing, answers, None
-                    note = composer_note(answer, stream.model)
-                    messages[-1] = {"role": "assistant", "content": answer_bubble(answer, note=note)}
-                    answers = {**answers, str(len(messages) - 1): _summary(answer), "chat": messages}
-                    yield (gr.Textbox(value="", submit_btn=True, stop_btn=False), messages,
-                           sources_html(answer, titles), answers, answer)
-                    return
+                answer, model = yield from worded_turn(question, asked_history, document, messages, busy, answers)
         except InputError as exc:
             raise gr.Error(str(exc), title="Cannot ask this") from None
         except StoreUnavailableError as exc:
@@ -196,13 +171,36 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         except Exception:
             log.exception("answering failed")
             raise gr.Error("The answer could not be made; the server log has the details.", title="Error") from None
-        for point in stream_points(answer["answer"])[:-1]:
-            messages[-1] = {"role": "assistant", "content": answer_bubble(answer, point)}
-            yield busy, messages, pending, answers, None
-            time.sleep(STREAM_STEP_S)
-        messages[-1] = {"role": "assistant", "content": answer_bubble(answer)}
+        if model is None:  # no model wrote: the answer is shown a few words at a time
+            for point in stream_points(answer["answer"])[:-1]:
+                messages[-1] = {"role": "assistant", "content": answer_bubble(answer, point)}
+                yield busy, messages, pending, answers, None
+                time.sleep(STREAM_STEP_S)
+        messages[-1] = {"role": "assistant", "content": answer_bubble(answer, note=composer_note(answer, model))}
         answers = {**answers, str(len(messages) - 1): _summary(answer), "chat": messages}
         yield gr.Textbox(value="", submit_btn=True, stop_btn=False), messages, sources_html(answer, titles), answers, answer
+
+    def worded_turn(question: str, history: list[dict], document: str | None, messages: list, busy, answers: dict):
+        """The chat's outputs while a model words the answer, each state checked text (GuardedStream) in
+        the last message, "Writing…" under it; returns the final answer object and the model's name (None
+        when no model was asked: an abstention). The gate's slot is held until the model is done, as for
+        a question the API answers; a turn stopped mid-stream (the stop button) closes the model's stream."""
+        writing = '<div class="sources pending"><p>Wording the answer from the cited sentences…</p></div>'
+        with gate.slot(), contextlib.closing(assistant.ask_streaming(question, history, documents=document)) as stream:
+            extractive = shown_answer(stream.extractive)
+
+            def show(text: str):
+                state = {**extractive, "answer": text}
+                messages[-1] = {"role": "assistant", "content": answer_bubble(state, note=WRITING_NOTE, writing=True)}
+                return busy, messages, writing, answers, None
+
+            if stream.writing:
+                yield show("")
+            for update in stream:
+                if update.done:
+                    return shown_answer(update.answer), stream.model
+                yield show(update.text)
+        raise AssistantError("the answer stream ended without its answer")
 
     def shown_answer(answer: Answer) -> dict:
         return with_links_and_titles(client_answer(answer), assistant.catalog)
