@@ -264,3 +264,45 @@ def test_openai_deltas_keep_sent_sentences_and_append_a_replacement():
     assert content == "A is 1 [1]. B is 2 [2].\n\nEXTRACTIVE [1].\n\nSources:\n[1] x"
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop" and chunks[-2]["composer"] == "extractive"
     assert chunks[-1]["usage"]["completion_tokens"] == len(content.split())
+
+
+# -- the chat's API (gradio_client) with the model on --------------------------------------------------
+
+def test_every_chat_state_is_escaped_checked_text_and_the_history_reads_back_plain(llm_app, llm_assistant, assistant):
+    import os
+    import re
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from gradio_client import Client
+
+    from assistant.web.display import from_chat_text
+
+    client = Client(llm_app, verbose=False)
+    job = client.submit(WORDED, [], api_name="/ask")
+    textbox, chat, sources, answer = job.result(timeout=TIMEOUT_S)
+    extractive = assistant.ask(WORDED)
+    evidence = evidence_from_citations(extractive.citations)
+    def text_of(message: dict) -> str:
+        content = message["content"]
+        return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content)
+
+    shown = []
+    for _, states_chat, _, _ in job.outputs():
+        if len(states_chat) < 2:
+            continue
+        content = text_of(states_chat[-1])
+        # only the server's own decorations are markup; everything else is escaped text
+        assert re.sub(r'<div class="(?:searched|composer(?: writing)?)">[^<]*</div>|</?span[^>]*>', "", content).count("<") == 0
+        text = from_chat_text(content)
+        if text not in ("", "…") and (not shown or shown[-1] != text):  # the note changes, not the text
+            shown.append(text)
+    assert_checked_states(shown, extractive.answer, evidence)
+    assert answer["composer"] == "llm" and shown[-1] == answer["answer"]
+    assert 'class="composer">Worded by smollm2' in text_of(chat[-1])
+    # the chat goes back in as history: the "Worded by" line is not part of the answer the next turn reads
+    _, _, _, follow = client.predict("Where does Krina Patel work?", chat, api_name="/ask")
+    history = [{"role": "user", "content": WORDED}, {"role": "assistant", "content": answer["answer"]}]
+    expected = llm_assistant.ask("Where does Krina Patel work?", history).to_dict()
+    keys = ("rewritten_query", "answer", "abstained", "composer", "guard")
+    assert {k: follow[k] for k in keys} == {k: expected[k] for k in keys}
+    assert [c["chunk_id"] for c in follow["citations"]] == [c["chunk_id"] for c in expected["citations"]]
