@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from assistant.errors import InputError
@@ -132,14 +133,39 @@ class Assistant:
             StoreUnavailableError: Chroma cannot be reached.
         """
         started = time.perf_counter()
+        answer = self._extractive(question, history, documents, started)
+        if not self._offers_to_model(answer):
+            return answer
+        from assistant.pipeline.evidence import evidence_from_citations
+        from assistant.pipeline.llm import guarded_answer
+
+        outcome = guarded_answer(self.composer, answer.rewritten_query, evidence_from_citations(answer.citations),
+                                 answer.answer)
+        return self._with_outcome(answer, outcome, started)
+
+    def ask_streaming(self, question: str, history: list | None = None, documents=None) -> "AnswerStream":
+        """Answer ``question`` as ``ask`` does, with the model's wording streamed as it is checked.
+
+        The pipeline runs here, once (extractively); the returned ``AnswerStream`` holds that answer in
+        ``extractive`` and, iterated, asks the model and yields ``AnswerUpdate``s: the text to show now
+        (guard-passed sentences only, or the extractive answer as the last text), then one update with
+        ``done=True`` whose ``answer`` has ``composer``/``guard`` set exactly as ``ask`` sets them. With
+        no model configured, or for an abstention, the stream is that one final update.
+
+        Raises:
+            InputError / StoreUnavailableError: as ``ask``, here and not while iterating.
+        """
+        started = time.perf_counter()
+        return AnswerStream(self, self._extractive(question, history, documents, started), started)
+
+    def _extractive(self, question: str, history: list | None, documents, started: float) -> Answer:
         question = validate_question(question, self.settings.max_question_chars)
         turns = clean_history(history, self.settings.max_history_messages, self.settings.max_history_chars)
         scope = self.scope(documents)
         composed, trace = self.pipeline.run(question, turns, scope)
-        query = trace.query
-        return self._with_composer(Answer(
+        return Answer(
             question=question,
-            rewritten_query=query,
+            rewritten_query=trace.query,
             answer=composed.text,
             abstained=composed.abstained,
             citations=composed.citations,
@@ -148,18 +174,18 @@ class Assistant:
             see_also=composed.see_also,
             confidence=composed.confidence,
             trace=trace.to_dict(),
-        ), started)
+        )
 
-    def _with_composer(self, answer: Answer, started: float) -> Answer:
-        """The model's wording of a non-abstained answer when a composer is set and the guard passes it;
-        otherwise the extractive answer as it is. A model that is down or slow never fails the turn."""
-        if self.composer is None or answer.abstained or not answer.citations:
-            return answer
-        from assistant.pipeline.evidence import evidence_from_citations
-        from assistant.pipeline.llm import guarded_answer
+    def _offers_to_model(self, answer: Answer) -> bool:
+        """Whether the model is asked to word ``answer``: a composer is set and there is cited evidence."""
+        return self.composer is not None and not answer.abstained and bool(answer.citations)
 
-        outcome = guarded_answer(self.composer, answer.rewritten_query, evidence_from_citations(answer.citations),
-                                 answer.answer)
+    def _with_outcome(self, answer: Answer, outcome, started: float) -> Answer:
+        """``answer`` as the composer's ``outcome`` (assistant/pipeline/llm.py ``Outcome``) left it: the
+        model's text if the guard passed it, else the extractive text, with ``composer`` and ``guard``.
+
+        A model that is down or slow never fails the turn; its outage is logged once, and its return once.
+        """
         if outcome.error and not self._model_failing:
             log.warning("LLM composer unavailable, answering extractively until it is back: %s", outcome.error)
         elif not outcome.error and self._model_failing:
@@ -167,3 +193,55 @@ class Assistant:
         self._model_failing = outcome.error is not None
         return replace(answer, answer=outcome.text, composer=outcome.composer, guard=outcome.guard.to_dict(),
                        latency_ms=(time.perf_counter() - started) * 1000)
+
+
+@dataclass(frozen=True)
+class AnswerUpdate:
+    """One state of a streamed answer.
+
+    ``text`` is the whole text to show now (it replaces what was shown). While ``done`` is False it is
+    guard-passed sentences of the model's wording, or the extractive answer when the wording was set
+    aside, and ``answer`` is the extractive answer (its citations are those the text cites). The last
+    update has ``done=True`` and the final ``answer``, as ``Assistant.ask`` returns it.
+    """
+
+    text: str
+    done: bool
+    answer: Answer
+
+
+class AnswerStream:
+    """The updates of one answer, from ``Assistant.ask_streaming``: iterate once, or ``close()`` to stop
+    early (a client that went away); closing stops the model's generation too."""
+
+    def __init__(self, assistant: Assistant, extractive: Answer, started: float) -> None:
+        self.extractive = extractive
+        self.writing = assistant._offers_to_model(extractive)  # a model is asked to word the answer
+        self.model = assistant.composer.model if self.writing else None  # its name, for "Worded by …"
+        self._updates = self._run(assistant, started)
+
+    def __iter__(self) -> Iterator[AnswerUpdate]:
+        return self._updates
+
+    def close(self) -> None:
+        """Stop: the model's stream is closed; iterating again yields nothing."""
+        self._updates.close()
+
+    def _run(self, assistant: Assistant, started: float) -> Iterator[AnswerUpdate]:
+        answer = self.extractive
+        if not self.writing:
+            yield AnswerUpdate(answer.answer, True, answer)
+            return
+        from assistant.pipeline.evidence import evidence_from_citations
+        from assistant.pipeline.llm import stream_guarded
+
+        guarded = stream_guarded(assistant.composer, answer.rewritten_query,
+                                 evidence_from_citations(answer.citations), answer.answer)
+        texts = iter(guarded)
+        try:
+            for text in texts:
+                yield AnswerUpdate(text, False, answer)
+        finally:
+            texts.close()  # GuardedStream closes the model's stream
+        final = assistant._with_outcome(answer, guarded.outcome, started)
+        yield AnswerUpdate(final.answer, True, final)

@@ -141,3 +141,50 @@ def three_documents_url(three_documents_web_settings, three_documents):
     with running_app(create_app(three_documents_web_settings, assistant=three_documents),
                      three_documents_web_settings.port) as url:
         yield url
+
+
+# -- the opt-in LLM composer: a real llama-cpp-python server with SmolLM2-135M on a free port, once per
+# session (tests/llm, tests/browser/test_llm_journeys.py). Never skipped: if it cannot start, every test
+# that needs it fails with the reason. ----------------------------------------------------------------
+
+# Generous: two cores shared with other work make a 135M model take seconds per answer under load.
+MODEL_TIMEOUT_S = 180.0
+
+
+@pytest.fixture(scope="session")
+def llm_url():
+    """Base URL (``http://127.0.0.1:N/v1``) of the session's model server."""
+    import contextlib
+
+    from tests.llm.server import LLMServerError, running_llm_server
+    from tests.webserver import free_port
+
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(running_llm_server(free_port()))
+        except LLMServerError as exc:
+            pytest.fail(f"The LLM composer's tests need a real model server and it did not start: {exc}",
+                        pytrace=False)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def llm_settings(settings, llm_url):
+    from dataclasses import replace
+
+    return replace(settings, llm_url=llm_url, llm_model="smollm2", llm_timeout_s=MODEL_TIMEOUT_S)
+
+
+@pytest.fixture(scope="session")
+def composer(llm_settings):
+    from assistant.pipeline.llm import LLMComposer
+
+    return LLMComposer(llm_settings)
+
+
+@pytest.fixture(scope="session")
+def llm_assistant(assistant, llm_settings, composer):
+    """The session's (extractive) assistant's index and model, answering with the LLM composer."""
+    from assistant.service import Assistant
+
+    return Assistant(llm_settings, assistant.embedder, assistant.store, assistant.catalog, composer=composer)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from assistant.web.display import (
-    answer_bubble, as_chat_text, from_chat_text, highlighted_passage, sources_html, stream_points, to_history,
+    WRITING_NOTE, answer_bubble, as_chat_text, composer_note, from_chat_text, highlighted_passage, sources_html,
+    stream_points, to_history,
 )
 from assistant.errors import InputError
 
@@ -34,6 +35,33 @@ def test_answer_bubble_marks_abstention_and_rewrite_and_reads_back_plain():
     assert from_chat_text(bubble) == "The article does not report this."
     plain = answer_bubble({**answer, "rewritten_query": "What was its OS?", "abstained": False})
     assert "searched" not in plain and "abstention" not in plain
+
+
+def test_who_wrote_the_answer_is_escaped_and_read_back_without_it():
+    answer = {"question": "q?", "rewritten_query": "Which <trial>?", "answer": "It was 20.3 months [1].",
+              "abstained": False, "composer": "llm", "guard": {"passed": True, "reasons": []}}
+    bubble = answer_bubble(answer, note=composer_note(answer, "<b>model</b>"))
+    assert '<div class="composer">Worded by &lt;b&gt;model&lt;/b&gt; from the cited sentences — checked</div>' in bubble
+    assert from_chat_text(bubble) == "It was 20.3 months [1]."
+    writing = answer_bubble({**answer, "answer": ""}, note=WRITING_NOTE, writing=True)
+    assert '<div class="composer writing">Writing…' in writing and from_chat_text(writing) == ""
+    # what a client types stays text: escaped, so it is never taken for the note and dropped
+    typed = as_chat_text('<div class="composer">kept</div>')
+    assert from_chat_text(typed) == '<div class="composer">kept</div>'
+
+
+def test_composer_note_says_who_wrote_it_and_never_quotes_a_rejected_sentence():
+    def note(composer, reasons, passed=False):
+        return composer_note({"composer": composer, "guard": {"passed": passed, "reasons": reasons}}, "m")
+
+    assert composer_note({"composer": "extractive", "guard": None}, "m") is None  # no model was asked
+    assert note("llm", [], True) == "Worded by m from the cited sentences — checked"
+    assert note("extractive", ["3.1% is not in [1]", "other"]) == (
+        "Quoted from the article — the model's wording was set aside: 3.1% is not in [1]")
+    assert note("extractive", ["sentence 2 cites no evidence: “It was given with 99 mg…”"]) == (
+        "Quoted from the article — the model's wording was set aside: sentence 2 cites no evidence")
+    assert note("extractive", ["model error: The model at http://10.0.0.5:8080/v1 cannot be reached"]) == (
+        "Quoted from the article (the model did not answer)")
 
 
 def test_stream_points_grow_to_the_whole_answer():

@@ -17,7 +17,7 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
@@ -33,6 +33,7 @@ from assistant.web.feedback import FeedbackLog
 from assistant.web.openai_api import add_openai_routes
 from assistant.web.ratelimit import SlidingWindowLimiter
 from assistant.web.security import ASK_SHAPE, RequestGuard, SecurityHeaders, allowed_hosts, allowed_origins
+from assistant.web.streaming import EventStream, GatedStream, ask_events
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class AskRequest(BaseModel):
     document: str | list[str] | None = Field(
         default=None, description="Answer only from this document id (or these ids); GET /api/documents lists them.",
         examples=[None])
+    stream: StrictBool = Field(default=False, description="true: answer as server-sent events (start, text…, answer); "
+                                                    "see docs/llm.md#streaming.")
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -121,9 +124,14 @@ def _add_routes(app: FastAPI, assistant, gate: AnswerGate, feedback: FeedbackLog
     # The API answers in worker threads, at most gate.limit at once (shared with the chat); the threads
     # are capped too, so a burst waits in the event loop instead of holding threads.
     threads = anyio.CapacityLimiter(gate.limit)
+    # A stream's steps run in threads of their own: a stream holding a gate slot must never wait for a
+    # thread that a question waiting for that slot holds.
+    stream_threads = anyio.CapacityLimiter(gate.limit)
 
     @app.post("/api/ask", tags=["api"], summary="Answer a question with cited passages",
-              responses={400: {"description": "Unusable question or history ({\"error\": message})"},
+              responses={200: {"description": "The answer object; with `stream: true`, server-sent events",
+                               "content": {"text/event-stream": {}}},
+                         400: {"description": "Unusable question or history ({\"error\": message})"},
                          403: {"description": "Origin not allowed"}, 413: {"description": "Body too large"},
                          415: {"description": "Body is not JSON"}, 422: {"description": "Malformed JSON or fields"},
                          429: {"description": "Rate limited; see Retry-After"},
@@ -131,8 +139,15 @@ def _add_routes(app: FastAPI, assistant, gate: AnswerGate, feedback: FeedbackLog
     async def ask(body: AskRequest) -> dict[str, Any]:
         """The answer object: `answer` (with [n] markers), `citations` (passage, quote, quote_spans,
         section, document, reference, context_url), `abstained`, `rewritten_query`, `see_also`, `confidence`.
-        `document` (one id or a list) keeps the answer to those documents."""
+        `document` (one id or a list) keeps the answer to those documents. `stream: true` sends the same
+        answer as server-sent events: `start`, `text` (each checked state of the model's wording, when a
+        model is configured), then `answer` (this object)."""
         history = [m.model_dump() for m in body.history]
+        if body.stream:
+            gated = await anyio.to_thread.run_sync(
+                lambda: GatedStream(gate, assistant, body.question, history, body.document), limiter=threads)
+            finish = lambda final: with_links_and_titles(client_answer(final), assistant.catalog)  # noqa: E731
+            return EventStream(ask_events(gated.stream, finish), gated.close, stream_threads)
         answer = await anyio.to_thread.run_sync(
             lambda: gate.run(assistant.ask, body.question, history, documents=body.document), limiter=threads)
         return with_links_and_titles(client_answer(answer), assistant.catalog)
@@ -163,7 +178,7 @@ def _add_routes(app: FastAPI, assistant, gate: AnswerGate, feedback: FeedbackLog
         return FileResponse(STATIC / "embed.css", media_type="text/css")
 
     add_document_routes(app, assistant, STATIC)  # GET /api/documents, the in-context viewer /documents/<id>
-    add_openai_routes(app, assistant, gate, threads)  # /v1/models, /v1/chat/completions
+    add_openai_routes(app, assistant, gate, threads, stream_threads)  # /v1/models, /v1/chat/completions
 
     # Registered last: anything else under /api/ gets a JSON 404/405 here instead of falling through
     # to the Gradio mount at "/".

@@ -6,7 +6,9 @@ rather than oversubscribe the machine. Callers beyond the limit wait for a slot;
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
@@ -29,6 +31,14 @@ class AnswerGate:
 
     def run(self, fn: Callable[..., T], *args, **kwargs) -> T:
         """Call ``fn(*args, **kwargs)`` once a slot is free (blocking this thread until then)."""
+        with self.slot():
+            return fn(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold a slot for the ``with`` block (blocking until one is free): a streamed answer holds its
+        slot until its stream ends or is closed. The slot may be released by another thread than the one
+        that took it (a stream is iterated from worker threads)."""
         with self._lock:
             self.waiting += 1
         try:
@@ -40,7 +50,7 @@ class AnswerGate:
             with self._lock:
                 self.active += 1
                 self.peak = max(self.peak, self.active)
-            return fn(*args, **kwargs)
+            yield
         finally:
             with self._lock:
                 self.active -= 1

@@ -22,6 +22,8 @@ _MARKDOWN_UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~$>])")
 # Both linear: neither can run past the next "<" (`<[^>]*>` over 505,000 × "<" took 92 s; the
 # searched line is HTML-escaped, so it holds no "<").
 _SEARCHED = re.compile(r'<div class="searched">[^<]*</div>')
+_NOTE = re.compile(r'<div class="composer(?: writing)?">[^<]*</div>')
+_EXCERPT = re.compile(r":\s*“[^”]*”\s*$")  # the guard's quote of a rejected sentence, ending a reason
 _TAG = re.compile(r"<[^<>]*>")
 
 
@@ -42,12 +44,17 @@ def as_chat_text(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", escaped)
 
 
-def answer_bubble(answer: dict, shown_chars: int | None = None) -> str:
+WRITING_NOTE = "Writing… each sentence appears once it is checked against the sentence it cites."
+
+
+def answer_bubble(answer: dict, shown_chars: int | None = None, note: str | None = None,
+                  writing: bool = False) -> str:
     """The assistant's chat message for ``answer`` (the first ``shown_chars`` while streaming).
 
     A follow-up whose query was rewritten gets a "Searched: …" line; an abstention is wrapped in a
-    styled note so it cannot be mistaken for an answer. Both decorations are removed again by
-    ``to_history`` so the next turn sees the plain answer text.
+    styled note so it cannot be mistaken for an answer; ``note`` (who wrote the answer, or
+    ``WRITING_NOTE`` while a model writes, styled apart when ``writing``) follows the text. These
+    decorations are removed again by ``to_history`` so the next turn sees the plain answer text.
     """
     text = answer["answer"] if shown_chars is None else answer["answer"][:shown_chars]
     body = as_chat_text(text)
@@ -56,7 +63,23 @@ def answer_bubble(answer: dict, shown_chars: int | None = None) -> str:
     if answer.get("rewritten_query") and answer["rewritten_query"] != answer.get("question"):
         # An HTML block: Markdown is not applied inside it, so only HTML-escape.
         body = f'<div class="searched">Searched: {html.escape(answer["rewritten_query"])}</div>\n\n{body}'
+    if note:
+        body = f'{body}\n\n<div class="composer{" writing" if writing else ""}">{html.escape(note)}</div>'
     return body
+
+
+def composer_note(answer: dict, model: str | None) -> str | None:
+    """Who wrote ``answer``, for the chat when a model was asked to word it (None when none was)."""
+    guard = answer.get("guard")
+    if not guard:
+        return None
+    if answer.get("composer") == "llm":
+        return f"Worded by {model or 'the model'} from the cited sentences — checked"
+    reasons = guard.get("reasons") or []
+    if not reasons or reasons[0].startswith("model error"):
+        return "Quoted from the article (the model did not answer)"  # its address stays in the server log
+    # the reason without its excerpt of the rejected sentence: set aside means never shown, not even quoted
+    return f"Quoted from the article — the model's wording was set aside: {_EXCERPT.sub('', reasons[0])}"
 
 
 def stream_points(text: str, words_per_step: int = 3) -> list[int]:
@@ -70,7 +93,7 @@ def stream_points(text: str, words_per_step: int = 3) -> list[int]:
 
 def from_chat_text(shown: str) -> str:
     """The plain text of a chat message produced by ``as_chat_text``/``answer_bubble``."""
-    shown = _SEARCHED.sub("", shown)
+    shown = _NOTE.sub("", _SEARCHED.sub("", shown))
     shown = _TAG.sub("", shown)
     return " ".join(html.unescape(_MARKDOWN_UNESCAPE.sub(r"\1", shown)).split())
 

@@ -7,7 +7,8 @@ ignored: the assistant does not take instructions). ``model`` names the whole co
 document id (``GET /v1/models`` lists them). The reply's ``content`` is the answer with its ``[n]``
 markers followed by a short "Sources" list; the structured ``citations`` and the ``abstained`` flag
 travel in extra top-level fields. ``stream: true`` sends the same reply as server-sent
-``chat.completion.chunk`` events ending with ``data: [DONE]``. Errors are OpenAI-shaped:
+``chat.completion.chunk`` events ending with ``data: [DONE]``; with a model configured, its wording
+arrives sentence by sentence, each sentence only once the guard passed it. Errors are OpenAI-shaped:
 ``{"error": {"message", "type", "code"}}``.
 """
 
@@ -31,6 +32,7 @@ from assistant.errors import (
 from assistant.web.concurrency import AnswerGate
 from assistant.web.display import client_answer, stream_points
 from assistant.web.documents import with_links_and_titles
+from assistant.web.streaming import EventStream, GatedStream
 
 OWNER = "ask-the-article"
 SOURCES_HEADING = "Sources:"
@@ -168,7 +170,7 @@ def _usage(question: str, history: list[dict], content: str) -> dict:
 
 def _extras(answer: dict) -> dict:
     return {"citations": answer["citations"], "abstained": answer["abstained"],
-            "rewritten_query": answer["rewritten_query"]}
+            "rewritten_query": answer["rewritten_query"], "composer": answer["composer"], "guard": answer["guard"]}
 
 
 def completion(answer: dict, model: str, question: str, history: list[dict]) -> dict:
@@ -189,22 +191,58 @@ def completion_chunks(answer: dict, model: str, question: str, history: list[dic
     """The same reply as server-sent events: role, content a few words at a time, stop (with the
     citations and the abstention flag), the usage chunk when asked for, then ``[DONE]``."""
     content = reply_content(answer)
+    steps = [content[:point] for point in stream_points(content, words_per_step=4)]
+    return _chunks(steps, lambda: answer, model, question, history, include_usage)
+
+
+def guarded_completion_chunks(stream, finish, model: str, question: str, history: list[dict],
+                              include_usage: bool) -> Iterator[str]:
+    """The reply to a question a model words, as server-sent events: the content grows by each
+    guard-passed sentence of ``stream`` (an ``AnswerStream``), then the Sources list; ``finish`` turns the
+    final ``Answer`` into the answer object. A delta cannot be taken back: if the model's wording is set
+    aside after some sentences were sent, the extractive answer follows them after a blank line (the final
+    chunk's ``composer`` and ``guard`` say which answer stands)."""
+    final: dict = {}
+
+    def states() -> Iterator[str]:
+        for update in stream:
+            if update.done:
+                final.update(finish(update.answer))
+                yield reply_content(final)
+                return
+            yield update.text
+
+    return _chunks(states(), lambda: final, model, question, history, include_usage)
+
+
+def _chunks(states, answer_of, model: str, question: str, history: list[dict], include_usage: bool) -> Iterator[str]:
+    """Chunks whose deltas take the content through each of ``states`` (whole texts), then stop with the
+    extras of ``answer_of()`` (called once the states are through), usage, and ``[DONE]``."""
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time()),
             "model": model, "system_fingerprint": None}
 
     def event(choices: list, **extra) -> str:
         return f"data: {json.dumps({**base, 'choices': choices, **extra}, ensure_ascii=False)}\n\n"
 
+    def delta(text: str) -> str:
+        return event([{"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}])
+
     yield event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}])
-    shown = 0
-    for point in stream_points(content, words_per_step=4):
-        yield event([{"index": 0, "delta": {"content": content[shown:point]}, "logprobs": None, "finish_reason": None}])
-        shown = point
-    if shown < len(content):
-        yield event([{"index": 0, "delta": {"content": content[shown:]}, "logprobs": None, "finish_reason": None}])
+    sent = ""  # the content of the answer now standing, as far as it was sent
+    streamed = ""  # everything sent
+    for state in states:
+        if state.startswith(sent):
+            piece = state[len(sent):]
+        else:  # replaced: what was sent stays, the new answer follows it
+            piece = "\n\n" + state
+        if piece:
+            yield delta(piece)
+            streamed += piece
+        sent = state
+    answer = answer_of()
     yield event([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}], **_extras(answer))
     if include_usage:
-        yield event([], usage=_usage(question, history, content))
+        yield event([], usage=_usage(question, history, streamed))
     yield "data: [DONE]\n\n"
 
 
@@ -245,8 +283,11 @@ def _authorized(request: Request) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
 
 
-def add_openai_routes(app: FastAPI, assistant, gate: AnswerGate, threads: anyio.CapacityLimiter) -> None:
-    """``/v1/models`` and ``/v1/chat/completions`` on ``app``; answers share ``gate`` and ``threads``."""
+def add_openai_routes(app: FastAPI, assistant, gate: AnswerGate, threads: anyio.CapacityLimiter,
+                      stream_threads: anyio.CapacityLimiter | None = None) -> None:
+    """``/v1/models`` and ``/v1/chat/completions`` on ``app``; answers share ``gate`` and ``threads``, the
+    steps of model-worded streams run in ``stream_threads`` (see assistant/web/streaming.py)."""
+    stream_threads = stream_threads or anyio.CapacityLimiter(gate.limit)
     unauthorized = ("A valid API key is required: send the token set in ASSISTANT_OPENAI_TOKEN as "
                     "'Authorization: Bearer <token>'.")
 
@@ -282,6 +323,13 @@ def add_openai_routes(app: FastAPI, assistant, gate: AnswerGate, threads: anyio.
         try:
             question, history, model, stream, include_usage = parse_chat_request(body)
             document = _scope_for(model, assistant)
+            name = model or assistant.settings.collection
+            if stream and assistant.composer is not None:  # the model's wording, sentence by checked sentence
+                gated = await anyio.to_thread.run_sync(
+                    lambda: GatedStream(gate, assistant, question, history, document), limiter=threads)
+                finish = lambda final: with_links_and_titles(client_answer(final), assistant.catalog)  # noqa: E731
+                chunks = guarded_completion_chunks(gated.stream, finish, name, question, history, include_usage)
+                return EventStream(chunks, gated.close, stream_threads)
             answer = await anyio.to_thread.run_sync(
                 lambda: gate.run(assistant.ask, question, history, documents=document), limiter=threads)
         except LookupError as exc:
@@ -298,7 +346,6 @@ def add_openai_routes(app: FastAPI, assistant, gate: AnswerGate, threads: anyio.
         except AssistantError as exc:
             return openai_error(500, str(exc))
         result = with_links_and_titles(client_answer(answer), assistant.catalog)
-        name = model or assistant.settings.collection
         if stream:
             return StreamingResponse(completion_chunks(result, name, question, history, include_usage),
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -1,11 +1,13 @@
 """The Gradio chat served at ``/``; the only module that imports gradio.
 
-The page streams each answer into the chat, shows the cited passages (quote highlighted) beside it,
-and records like/dislike votes. Its submit event is also the Gradio API endpoint ``/ask``.
+The page streams each answer into the chat (with a model configured, its wording sentence by
+guard-checked sentence, and a line saying who wrote the answer), shows the cited passages (quote
+highlighted) beside it, and records like/dislike votes. Its submit event is also the Gradio API endpoint ``/ask``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import os
@@ -22,13 +24,14 @@ from assistant.web.chatguard import ChatEvents  # noqa: E402
 from assistant.web.concurrency import AnswerGate  # noqa: E402
 from assistant.web.documents import with_links_and_titles  # noqa: E402
 from assistant.web.display import (  # noqa: E402
-    answer_bubble, as_chat_text, chat_messages, client_answer, from_chat_text, sources_html, stream_points, to_history,
+    WRITING_NOTE, answer_bubble, as_chat_text, chat_messages, client_answer, composer_note, from_chat_text,
+    sources_html, stream_points, to_history,
 )
 from assistant.errors import AssistantError, InputError, StoreUnavailableError  # noqa: E402
 from assistant.web.feedback import FeedbackLog  # noqa: E402
 from assistant.web.ratelimit import SlidingWindowLimiter  # noqa: E402
 from assistant.inputs import validate_question  # noqa: E402
-from assistant.service import Assistant  # noqa: E402
+from assistant.service import Answer, Assistant  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -153,8 +156,10 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         pending = '<div class="sources pending"><p>Searching the article…</p></div>'
         yield busy, messages, pending, answers, None
         try:
-            answer = with_links_and_titles(
-                client_answer(gate.run(assistant.ask, question, asked_history, documents=document)), assistant.catalog)
+            if assistant.composer is None:
+                answer, model = shown_answer(gate.run(assistant.ask, question, asked_history, documents=document)), None
+            else:
+                answer, model = yield from worded_turn(question, asked_history, document, messages, busy, answers)
         except InputError as exc:
             raise gr.Error(str(exc), title="Cannot ask this") from None
         except StoreUnavailableError as exc:
@@ -166,13 +171,39 @@ def build_ui(assistant: Assistant, settings: Settings, limiter: SlidingWindowLim
         except Exception:
             log.exception("answering failed")
             raise gr.Error("The answer could not be made; the server log has the details.", title="Error") from None
-        for point in stream_points(answer["answer"])[:-1]:
-            messages[-1] = {"role": "assistant", "content": answer_bubble(answer, point)}
-            yield busy, messages, pending, answers, None
-            time.sleep(STREAM_STEP_S)
-        messages[-1] = {"role": "assistant", "content": answer_bubble(answer)}
+        if model is None:  # no model wrote: the answer is shown a few words at a time
+            for point in stream_points(answer["answer"])[:-1]:
+                messages[-1] = {"role": "assistant", "content": answer_bubble(answer, point)}
+                yield busy, messages, pending, answers, None
+                time.sleep(STREAM_STEP_S)
+        messages[-1] = {"role": "assistant", "content": answer_bubble(answer, note=composer_note(answer, model))}
         answers = {**answers, str(len(messages) - 1): _summary(answer), "chat": messages}
         yield gr.Textbox(value="", submit_btn=True, stop_btn=False), messages, sources_html(answer, titles), answers, answer
+
+    def worded_turn(question: str, history: list[dict], document: str | None, messages: list, busy, answers: dict):
+        """The chat's outputs while a model words the answer, each state checked text (GuardedStream) in
+        the last message, "Writing…" under it; returns the final answer object and the model's name (None
+        when no model was asked: an abstention). The gate's slot is held until the model is done, as for
+        a question the API answers; a turn stopped mid-stream (the stop button) closes the model's stream."""
+        writing = '<div class="sources pending"><p>Wording the answer from the cited sentences…</p></div>'
+        with gate.slot(), contextlib.closing(assistant.ask_streaming(question, history, documents=document)) as stream:
+            extractive = shown_answer(stream.extractive)
+
+            def show(text: str):
+                state = {**extractive, "answer": text}
+                messages[-1] = {"role": "assistant", "content": answer_bubble(state, note=WRITING_NOTE, writing=True)}
+                return busy, messages, writing, answers, None
+
+            if stream.writing:
+                yield show("")
+            for update in stream:
+                if update.done:
+                    return shown_answer(update.answer), stream.model
+                yield show(update.text)
+        raise AssistantError("the answer stream ended without its answer")
+
+    def shown_answer(answer: Answer) -> dict:
+        return with_links_and_titles(client_answer(answer), assistant.catalog)
 
     def vote(data: gr.LikeData, answers: dict) -> None:
         # The guard already refused a malformed vote (422) and counted this one against the client's limit.

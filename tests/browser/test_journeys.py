@@ -17,15 +17,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 REPLY_TIMEOUT_MS = 60_000
 
 
-def ask(page, question: str):
+def ask(page, question: str, timeout_ms: int = REPLY_TIMEOUT_MS):
     """Type ``question`` on the chat page, submit, and wait until the streamed reply is complete."""
     bots = page.locator('[data-testid="bot"]')
     before = bots.count()
     page.get_by_test_id("textbox").fill(question)
     page.locator(".submit-button").click()
-    expect(bots).to_have_count(before + 1, timeout=REPLY_TIMEOUT_MS)
-    expect(page.locator(".stop-button")).to_be_hidden(timeout=REPLY_TIMEOUT_MS)
-    expect(page.locator("#sources-panel .sources.pending")).to_have_count(0, timeout=REPLY_TIMEOUT_MS)
+    expect(bots).to_have_count(before + 1, timeout=timeout_ms)
+    expect(page.locator(".stop-button")).to_be_hidden(timeout=timeout_ms)
+    expect(page.locator("#sources-panel .sources.pending")).to_have_count(0, timeout=timeout_ms)
     expect(page.locator(".submit-button")).to_be_visible()
     return bots.last
 

@@ -38,14 +38,14 @@ def article_page(app_url: str, doc_id: str, title: str, extra: str = "") -> str:
     )
 
 
-def ask_in_widget(frame, question: str):
+def ask_in_widget(frame, question: str, timeout_ms: int = REPLY_TIMEOUT_MS):
     bots = frame.locator(".msg.bot")
     before = bots.count()
     frame.locator("#question").fill(question)
     frame.locator("#send").click()
-    expect(bots).to_have_count(before + 1, timeout=REPLY_TIMEOUT_MS)
-    expect(frame.locator(".msg.pending")).to_have_count(0, timeout=REPLY_TIMEOUT_MS)
-    expect(frame.locator("#send")).to_be_enabled(timeout=REPLY_TIMEOUT_MS)
+    expect(bots).to_have_count(before + 1, timeout=timeout_ms)
+    expect(frame.locator(".msg.pending")).to_have_count(0, timeout=timeout_ms)
+    expect(frame.locator("#send")).to_be_enabled(timeout=timeout_ms)
     return bots.last
 
 

@@ -1,4 +1,5 @@
-/* The compact chat inside the widget's iframe: calls /api/ask and shows the answer with its sources.
+/* The compact chat inside the widget's iframe: asks /api/ask (streamed: with a model configured, its
+ * wording appears sentence by checked sentence) and shows the answer with its sources.
  * With ?document=<id> (the widget's data-document) it answers from that article only and names it.
  * Every piece of text from the server or the user goes into the page through textContent, never as HTML. */
 (function () {
@@ -128,14 +129,38 @@
     return box;
   }
 
+  // The answer's head: "Searched: …" when the query was rewritten, then the text box.
+  function answerHead(node, info) {
+    node.textContent = "";
+    if (info.rewritten_query && info.rewritten_query !== info.question) {
+      node.appendChild(el("div", "searched", "Searched: " + info.rewritten_query));
+    }
+    var text = el("div", info.abstained ? "text abstention" : "text");
+    node.appendChild(text);
+    return text;
+  }
+
+  // Who wrote the answer, when a model was asked to word it (the words of display.composer_note on the chat page).
+  function composerNote(answer, model) {
+    if (!answer.guard) return null;
+    if (answer.composer === "llm") return "Worded by " + (model || "the model") + " from the cited sentences — checked";
+    var reasons = answer.guard.reasons || [];
+    if (!reasons.length || reasons[0].indexOf("model error") === 0) return "Quoted from the article (the model did not answer)";
+    // without the guard's quote of the rejected sentence: set aside means never shown, not even quoted
+    return "Quoted from the article — the model's wording was set aside: " + reasons[0].replace(/:\s*“[^”]*”\s*$/, "");
+  }
+
+  function finish(node, answer, note, done) {
+    if (note) node.appendChild(el("div", "composer", note));
+    var list = sources(answer);
+    if (list) node.appendChild(list);
+    scrollToStart(node);
+    done();
+  }
+
   // Show the answer a few words at a time, then its sources.
   function showAnswer(node, answer, done) {
-    node.textContent = "";
-    if (answer.rewritten_query && answer.rewritten_query !== answer.question) {
-      node.appendChild(el("div", "searched", "Searched: " + answer.rewritten_query));
-    }
-    var text = el("div", answer.abstained ? "text abstention" : "text");
-    node.appendChild(text);
+    var text = answerHead(node, answer);
     var words = answer.answer.split(/(\s+)/);
     var shown = 0;
     var timer = setInterval(function () {
@@ -144,10 +169,7 @@
       scrollToStart(node);
       if (shown >= words.length) {
         clearInterval(timer);
-        var list = sources(answer);
-        if (list) node.appendChild(list);
-        scrollToStart(node);
-        done();
+        finish(node, answer, composerNote(answer, null), done);
       }
     }, 30);
   }
@@ -158,6 +180,113 @@
     if (!busy) input.focus();
   }
 
+  function showError(node, message) {
+    node.classList.remove("pending");
+    node.classList.add("error");
+    node.textContent = message;
+    setBusy(false);
+  }
+
+  function request(question, stream) {
+    var body = { question: question, history: history.slice(-MAX_HISTORY) };
+    if (documentId) body.document = documentId;
+    if (stream) body.stream = true;
+    return fetch("/api/ask", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body)
+    });
+  }
+
+  function answered(question, answer) {
+    history.push({ role: "user", content: question }, { role: "assistant", content: answer.answer });
+  }
+
+  // A refusal (4xx/5xx) as JSON: its message is shown as it is.
+  function refusal(response) {
+    return response.json().catch(function () { return { error: "The server sent an unreadable reply." }; })
+      .then(function (body) { return body.error || "Something went wrong. Try again."; });
+  }
+
+  // The one-shot call: the whole answer at once (also the fallback when streaming fails).
+  function askOnce(question, pending) {
+    return request(question, false).then(function (response) {
+      if (!response.ok) return refusal(response).then(function (message) { showError(pending, message); });
+      return response.json().then(function (answer) {
+        pending.classList.remove("pending");
+        answered(question, answer);
+        showAnswer(pending, answer, function () { setBusy(false); });
+      });
+    }).catch(function () {
+      showError(pending, "The assistant cannot be reached. Try again in a moment.");
+    });
+  }
+
+  // Server-sent events from a fetch body (EventSource cannot POST): calls onEvent(name, data) per event.
+  function readEvents(response, onEvent) {
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    function pump() {
+      return reader.read().then(function (chunk) {
+        buffer += decoder.decode(chunk.value || new Uint8Array(), { stream: !chunk.done });
+        var cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          var block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          var name = "message", data = [];
+          block.split("\n").forEach(function (line) {
+            if (line.indexOf("event:") === 0) name = line.slice(6).trim();
+            else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
+          });
+          if (data.length) onEvent(name, JSON.parse(data.join("\n")));
+        }
+        if (!chunk.done) return pump();
+      });
+    }
+    return pump();
+  }
+
+  // The streamed call: each checked state of the model's wording replaces the text shown, then the final
+  // answer with its sources. If the stream fails before its answer, the one-shot call is made instead.
+  function askStreaming(question, pending) {
+    var info = null, text = null, final = null, failed = null;
+    return request(question, true).then(function (response) {
+      var type = response.headers.get("Content-Type") || "";
+      if (!response.ok) return refusal(response).then(function (message) { failed = message; });
+      if (type.indexOf("text/event-stream") !== 0 || !response.body) throw new Error("not a stream");
+      return readEvents(response, function (name, data) {
+        if (name === "start") {
+          info = data;
+          if (info.writing) {
+            pending.classList.remove("pending");
+            text = answerHead(pending, info);
+            pending.appendChild(el("div", "composer writing", "Writing… each sentence appears once it is checked."));
+          }
+        } else if (name === "text" && text) {
+          text.textContent = data.text;
+          scrollToStart(pending);
+        } else if (name === "answer") {
+          final = data;
+        } else if (name === "error") {
+          failed = data.error || "Something went wrong. Try again.";
+        }
+      });
+    }).then(function () {
+      if (failed) return showError(pending, failed);
+      if (!final) throw new Error("the stream ended without an answer");
+      pending.classList.remove("pending");
+      answered(question, final);
+      if (!info || !info.writing) return showAnswer(pending, final, function () { setBusy(false); });
+      answerHead(pending, final).textContent = final.answer;
+      finish(pending, final, composerNote(final, info.model), function () { setBusy(false); });
+    }).catch(function () {
+      pending.className = "msg bot pending";
+      pending.textContent = "Searching the article…";
+      return askOnce(question, pending);
+    });
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var question = input.value.trim();
@@ -166,31 +295,7 @@
     bubble("user", question);
     var pending = bubble("bot pending", "Searching the article…");
     setBusy(true);
-    fetch("/api/ask", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(documentId ? { question: question, history: history.slice(-MAX_HISTORY), document: documentId }
-                                      : { question: question, history: history.slice(-MAX_HISTORY) })
-    }).then(function (response) {
-      return response.json().catch(function () { return { error: "The server sent an unreadable reply." }; })
-        .then(function (body) { return { ok: response.ok, body: body }; });
-    }).then(function (result) {
-      pending.classList.remove("pending");
-      if (!result.ok || result.body.error) {
-        pending.classList.add("error");
-        pending.textContent = result.body.error || "Something went wrong. Try again.";
-        setBusy(false);
-        return;
-      }
-      var answer = result.body;
-      showAnswer(pending, answer, function () { setBusy(false); });
-      history.push({ role: "user", content: question }, { role: "assistant", content: answer.answer });
-    }).catch(function () {
-      pending.classList.remove("pending");
-      pending.classList.add("error");
-      pending.textContent = "The assistant cannot be reached. Try again in a moment.";
-      setBusy(false);
-    });
+    askStreaming(question, pending);
   });
 
   input.addEventListener("keydown", function (event) {
