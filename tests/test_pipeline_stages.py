@@ -324,3 +324,19 @@ def test_a_later_part_naming_nothing_is_about_what_the_first_part_named(syntheti
     assert "33.3%" in answer.answer
     assert "212" not in answer.answer and "HELIOS-7" not in answer.answer  # not the other trial's count
     assert "KESTREL 2019-04" in answer.trace["query"].split(" | ")[1]
+
+
+@pytest.mark.parametrize("question, name", [
+    ("orr in the kestrel trial", "kestrel 2019-04"),
+    ("where does okafor work", "okafor"),
+    ("what did lindqvist say about dosing", "lindqvist"),
+])
+def test_a_question_typed_all_in_lower_case_still_names_what_it_names(synthetic, question, name):
+    from assistant.pipeline.score import analyse_for
+
+    terms = analyse_for(question, question, synthetic.catalog, synthetic.lexicon, None)
+    assert any(name in e for e in terms.entities), terms.entities
+    # with capitals to go by, a lower-case common word is not taken for a name
+    mixed = analyse_for("What did the Kestrel say?".replace("Kestrel", "kestrel"), "What did the kestrel say?",
+                        synthetic.catalog, synthetic.lexicon, None)
+    assert not any("kestrel" in e for e in mixed.entities)

@@ -344,13 +344,14 @@ def names_in(query: str, known_entities: frozenset[str]) -> list[str]:
 
 
 _CAPITALISED = re.compile(r"(?<![\w-])[A-Z][\w’'-]*")
+_ANY_WORD = re.compile(r"(?<![\w-])[A-Za-z][\w’'-]*")
 
 
 def naming_tokens(text: str, name_words: frozenset[str]) -> list[str]:
     """Tokens of the words in ``text`` that name something: a capitalised word, rare in English, that
     is a word of a known name ("Yee" of "andrew yee", "OncLive"), or a code with digits ("A061202")."""
     out: list[str] = []
-    for m in _CAPITALISED.finditer(text):
+    for m in (_ANY_WORD if _all_lower(text) else _CAPITALISED).finditer(text):
         word = m.group(0)
         if any(ch.isdigit() for ch in word):
             out.extend(t for t in tokenize(word, drop_stopwords=False) if any(ch.isdigit() for ch in t) and len(t) >= 3)
@@ -430,7 +431,12 @@ def _names_by_first_word(entity: str, query: str) -> bool:
     if len(words) < 2 or len(words[0]) < 4 or words[0] in _LOWER_STOP:
         return False
     m = re.search(r"(?<![\w-])" + re.escape(words[0]) + r"(?![\w-])", query, re.I)
-    return bool(m and query[m.start()].isupper())
+    # a question typed all in lower case ("whats the pfs in the alliance trial") has no capitals to go by
+    return bool(m and (query[m.start()].isupper() or _all_lower(query)))
+
+
+def _all_lower(text: str) -> bool:
+    return not any(ch.isupper() for ch in text)
 
 
 _LOWER_STOP = frozenset("clinical national university department division center cancer accessed".split())
