@@ -84,6 +84,8 @@ def load_synonyms(texts, used, cache_dir: Path, wordnet_dir: Path = WORDNET_DIR)
         return Synonyms(table, used)
     except (OSError, ValueError):
         pass
+    log.info("Building the WordNet synonym table for this corpus's %d words (once; cached in %s).",
+             len(words), path.parent)
     try:
         table = build_table(words, used, Path(cache_dir) / "synonyms" / "wordnet", wordnet_dir)
     except WordNetMissing as exc:
