@@ -301,7 +301,9 @@ def _matches_type(wants: set[str], text: str, chunk: Chunk) -> str | None:
         "date": lambda: bool(_MONTH.search(text)),
         "number": lambda: bool(_DIGIT.search(text)),
     }
-    held = [w for w in wants if (checks[w]() if w in checks else holds_unit(w, text))]
+    # in a fixed order: of two kinds worth the same ("reference", "bibliography"), the trace names one
+    # and the same whatever the set's hash order in this process
+    held = [w for w in sorted(wants) if (checks[w]() if w in checks else holds_unit(w, text))]
     return max(held, key=_TYPE_BONUS.get) if held else None
 
 
