@@ -15,10 +15,10 @@ answer. The weights are global (``Weights``), never per question.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from assistant.pipeline.question import (STATISTIC_WORDS, QueryTerms, analyse, distinctive_tokens, end_points, expand,
-                                         holds_all, holds_unit, names_in)
+from assistant.pipeline.question import (STATISTIC_WORDS, UNIT_KINDS, QueryTerms, analyse, distinctive_tokens, end_points,
+                                         expand, holds_all, holds_unit, names_in)
 from assistant.pipeline.rules import ALL_ON, Rules
 from corpus.chunking import Chunk, Sentence
 from index.catalog import Catalog
@@ -95,13 +95,16 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
     if terms is None:
         terms = analyse_for(question, query, catalog, lexicon, doc_id)
     asked_total = sum(terms.asked.values())
+    units = terms.units
+    total, attribute_total = terms.total, terms.attribute_total  # sums, computed once not per sentence
+    asked_points = end_points(set(terms.focus)) if terms.focus else set()  # the same for every sentence
     query_vector = embedder.embed_query(query)
     candidates: list[Candidate] = []
     for rank, chunk in enumerate(passages):
         similarities = catalog.sentence_matrix(chunk.chunk_id) @ query_vector
         words = _passage_words(chunk, catalog, lexicon)
         context_tokens = words.context
-        context_cov = _coverage(terms.weights, context_tokens) / terms.total
+        context_cov = _coverage(terms.weights, context_tokens) / total
         about = _entities_present(terms.entities, words)
         entity_ok = len(about) == len(terms.entities)
         passage_dense = float(similarities.max()) if len(similarities) else 0.0
@@ -111,19 +114,21 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
         for i, sentence in enumerate(chunk.sentences):
             tokens = words.sentences[i]
             covered = frozenset(t for t in terms.weights if t in tokens)
-            coverage = sum(terms.weights[t] for t in covered) / terms.total
+            coverage = sum(terms.weights[t] for t in covered) / total
             # Which sentence answers is decided by what is asked about the named things, not by
             # the names themselves (the passage check takes care of those).
-            attribute_cov = (_coverage(terms.attributes, tokens) / terms.attribute_total
-                             if terms.attribute_total else coverage)
+            attribute_cov = (_coverage(terms.attributes, tokens) / attribute_total
+                             if attribute_total else coverage)
             # the section heading frames every sentence under it ("...updates to the NCCN guidelines?")
             if terms.focus:
-                focus = _focus_coverage(terms.focus, tokens | words.heading, context_tokens)
-                focus_here = _focus_coverage(terms.focus, tokens, frozenset())  # in the sentence itself
+                focus = _focus_coverage(terms.focus, words.with_heading[i], context_tokens,
+                                        asked_points, words.points_with_heading[i])
+                focus_here = _focus_coverage(terms.focus, tokens, frozenset(),  # in the sentence itself
+                                             asked_points, words.points[i])
             else:
                 focus = focus_here = 1.0
             # a sentence on another end point than the question's does not answer it
-            named_points = end_points(tokens) if terms.end_points else set()
+            named_points = words.points[i] if terms.end_points else set()
             other_end_point = (rules.on("other-end-point") and bool(named_points - terms.end_points)
                                and not (named_points & terms.end_points))
             if other_end_point:
@@ -134,10 +139,11 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                 chunk=chunk, index=i, sentence=sentence, score=0.0,
                 dense=dense_of[i] if i < len(dense_of) else 0.0,
                 coverage=coverage, context_coverage=context_cov, focus=focus,
-                type_match=_matches_type(terms.wants, sentence.text, chunk), entity_ok=entity_ok, covered=covered,
+                type_match=_matches_type(terms.wants, sentence.text, chunk, words.kinds[i]), entity_ok=entity_ok,
+                covered=covered,
                 about=about,
                 attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank, missing=missing, focus_here=focus_here,
-                unit_ok=not terms.units or any(holds_unit(u, sentence.text) for u in terms.units),
+                unit_ok=not units or any(_holds(u, sentence.text, words.kinds[i]) for u in units),
                 # of two sentences of one passage, the one naming what is asked about ("Patel is ...")
                 names_here=(sum(1 for e in terms.entities if any(t in tokens or t in speaker for t in distinctive_tokens(e)))
                             / len(terms.entities)) if terms.entities else 0.0,
@@ -188,15 +194,21 @@ def _score(c: "Candidate", w: Weights, known_share: float = 1.0) -> float:
 
 
 
-def _focus_coverage(focus: dict[str, float], sentence_tokens: set[str], passage_tokens: set[str]) -> float:
+def _focus_coverage(focus: dict[str, float], sentence_tokens: set[str], passage_tokens: set[str],
+                    asked_points: set[str] | None = None, named: set[str] | None = None) -> float:
     """Share of the focus held. A statistic asked for ("median", "hazard ratio") must be in the
     sentence itself; the end point it is about ("PFS") may be set by the passage around it, unless
-    the sentence reports another end point ("median PFS" does not answer "median OS")."""
+    the sentence reports another end point ("median PFS" does not answer "median OS").
+
+    ``asked_points`` / ``named``: ``end_points`` of the focus / of ``sentence_tokens``, when the caller
+    has them already (they are computed here otherwise)."""
     if not focus:
         return 1.0
-    asked_points = end_points(set(focus))
+    if asked_points is None:
+        asked_points = end_points(set(focus))
     if asked_points:
-        named = end_points(sentence_tokens)
+        if named is None:
+            named = end_points(sentence_tokens)
         other_point = bool(named - asked_points) and bool(asked_points - named)
     else:
         other_point = False
@@ -219,6 +231,12 @@ class PassageWords:
     sentences: tuple[frozenset[str], ...]
     names: frozenset[str]  # what the passage is about: its own names, or those of the passage it follows
     sentence_names: tuple[frozenset[str], ...] = ()  # the known names each sentence spells
+    # per sentence, what every turn would otherwise work out again from its text: its tokens with the
+    # heading's, the end points those and its own tokens name, and the kinds of answer it holds
+    with_heading: tuple[frozenset[str], ...] = ()
+    points: tuple[frozenset[str], ...] = ()
+    points_with_heading: tuple[frozenset[str], ...] = ()
+    kinds: tuple[frozenset[str], ...] = ()
 
 
 _WORDS_CACHE: dict[tuple[int, str], PassageWords] = {}
@@ -254,6 +272,11 @@ def _passage_words(chunk: Chunk, catalog: Catalog, lexicon) -> PassageWords:
         sentence_names=tuple(frozenset(names_in(s.text, lexicon.names_by_doc.get(chunk.doc_id, frozenset())))
                              for s in chunk.sentences),
     )
+    with_heading = tuple(tokens | words.heading for tokens in words.sentences)
+    words = replace(words, with_heading=with_heading,
+                    points=tuple(frozenset(end_points(tokens)) for tokens in words.sentences),
+                    points_with_heading=tuple(frozenset(end_points(tokens)) for tokens in with_heading),
+                    kinds=tuple(_kinds_held(s.text, chunk) for s in chunk.sentences))
     if len(_WORDS_CACHE) >= _WORDS_CACHE_MAX:
         _WORDS_CACHE.clear()
     _WORDS_CACHE[key] = words
@@ -289,10 +312,27 @@ def _type_bonus(c: "Candidate") -> float:
     return _TYPE_BONUS.get(c.type_match, 0.0)
 
 
-def _matches_type(wants: set[str], text: str, chunk: Chunk) -> str | None:
-    """The strongest wanted answer type this sentence holds, if any."""
+def _kinds_held(text: str, chunk: Chunk) -> frozenset[str]:
+    """Every kind of answer (``_matches_type``'s checks and each unit) the sentence ``text`` of
+    ``chunk`` holds: worked out once per sentence, not once per turn."""
+    kinds = {"reference", "bibliography", "person", "date", "number", *UNIT_KINDS}
+    return frozenset(k for k in kinds if _holds_kind(k, text, chunk))
+
+
+def _holds(kind: str, text: str, held: frozenset[str] | None) -> bool:
+    """Whether ``text`` has a number in the unit ``kind``; ``held``: its precomputed kinds."""
+    return kind in held if held is not None and kind in UNIT_KINDS else holds_unit(kind, text)
+
+
+def _matches_type(wants: set[str], text: str, chunk: Chunk, held: frozenset[str] | None = None) -> str | None:
+    """The strongest wanted answer type this sentence holds, if any (``held``: its kinds from
+    ``_kinds_held``, when known)."""
     if not wants:
         return None
+    if held is not None:
+        # a kind ``_kinds_held`` does not know (none today) is checked on the text
+        found = [w for w in sorted(wants) if (w in held if w in _PRECOMPUTED else _holds_kind(w, text, chunk))]
+        return max(found, key=_TYPE_BONUS.get) if found else None
     checks = {  # evaluated only for the kinds wanted: this runs for every candidate sentence
         "reference": lambda: chunk.kind == "reference",
         "bibliography": lambda: chunk.kind == "reference",
@@ -308,3 +348,18 @@ def _matches_type(wants: set[str], text: str, chunk: Chunk) -> str | None:
 
 
 _DIGIT = re.compile(r"\d")
+
+def _holds_kind(kind: str, text: str, chunk: Chunk) -> bool:
+    """Whether the sentence ``text`` of ``chunk`` holds an answer of ``kind`` (see ``_matches_type``)."""
+    if kind in ("reference", "bibliography"):
+        return chunk.kind == "reference"
+    if kind == "person":
+        return bool((chunk.speaker and chunk.speaker in text) or _AUTHOR_LIST.search(text) or _CREDENTIAL.search(text))
+    if kind == "date":
+        return bool(_MONTH.search(text))
+    if kind == "number":
+        return bool(_DIGIT.search(text))
+    return holds_unit(kind, text)
+
+
+_PRECOMPUTED = frozenset({"reference", "bibliography", "person", "date", "number", *UNIT_KINDS})
