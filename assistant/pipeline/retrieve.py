@@ -30,7 +30,12 @@ class LexicalRetriever(BaseRetriever):
         return self.model_copy(update={"doc_id": doc_id})
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        index = self.catalog.lexical if self.doc_id is None else self.catalog.document_index(self.doc_id)
+        return self.search(query, self.doc_id)
+
+    def search(self, query: str, doc_id: str | None = None) -> list[Document]:
+        """What ``invoke`` returns (``doc_id``: this document's chunks only), without LangChain's
+        per-call callback set-up: the hybrid retriever calls this twice a turn."""
+        index = self.catalog.lexical if doc_id is None else self.catalog.document_index(doc_id)
         return [_document(self.catalog, cid, lexical_score=score) for cid, score in index.search(query, self.k)]
 
 
@@ -48,11 +53,16 @@ class DenseRetriever(BaseRetriever):
         return self.model_copy(update={"doc_id": doc_id})
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return self.search(query, self.doc_id)
+
+    def search(self, query: str, doc_id: str | None = None) -> list[Document]:
+        """What ``invoke`` returns (``doc_id``: this document's chunks only), without LangChain's
+        per-call callback set-up."""
         vector = self.embedder.embed_query(query)
         # within one document: an exact scan of its chunk vectors held in the catalog (a filtered
         # query in a large Chroma collection costs tens of milliseconds)
-        found = (self.store.query(vector, self.k) if self.doc_id is None
-                 else self.catalog.nearest_within(vector, self.doc_id, self.k))
+        found = (self.store.query(vector, self.k) if doc_id is None
+                 else self.catalog.nearest_within(vector, doc_id, self.k))
         return [
             _document(self.catalog, cid, dense_distance=distance)
             for cid, distance in found
@@ -91,10 +101,10 @@ class HybridRetriever:
 
         ``doc_id``: the same search among one document's chunks (the answer stage's second look).
         """
-        dense, lexical = (self.dense, self.lexical) if doc_id is None else (self.dense.scoped(doc_id),
-                                                                            self.lexical.scoped(doc_id))
-        dense_docs = dense.invoke(query)
-        lexical_docs = lexical.invoke(query)
+        # the lexical side first: it needs no query vector, which may still be on its way (``Pipeline``
+        # starts embedding the query before it retrieves)
+        lexical_docs = self.lexical.search(query, doc_id)
+        dense_docs = self.dense.search(query, doc_id)
         ensemble = self.ensemble
         if self.adaptive:
             # the lexical side weighs as much of the question as the index's words cover (half at most)
