@@ -18,6 +18,7 @@ from assistant.pipeline.decide import decide, not_a_question
 from assistant.pipeline.retrieve import HybridRetriever, Retrieved, candidate_passages, documents_to_try
 from assistant.pipeline.rewrite import RuleRewriter
 from assistant.pipeline.rules import Rules
+from assistant.pipeline.question import QueryTerms
 from assistant.pipeline.score import Weights, analyse_for, score_candidates
 from assistant.pipeline.spelling import Speller
 from assistant.pipeline.types import Composer, Decision, Retriever, Rewriter, Trace
@@ -121,9 +122,16 @@ class Pipeline:
             with trace.stage("rewrite"):
                 query = self.rewriter.rewrite(part, context)
             queries.append(query)
+            # the query's vector is computed on a background thread (the model's run releases the GIL)
+            # while the work that does not need it runs here: the question's analysis for the one
+            # document that can answer, when that is known already, and the lexical search
+            prefetch = getattr(self.embedder, "prefetch_query", None)
+            if prefetch is not None:
+                prefetch(query)
+            early = self._analyse_early(part, query, scope, trace)
             with trace.stage("retrieve"):
                 retrieved = self._retrieve(query, scope)
-            composed = self._answer(part, query, retrieved, scope, trace, settings)
+            composed = self._answer(part, query, retrieved, scope, trace, settings, early)
             # the passages as the answer stage ranked them, then the rest of the fused list
             composed.ranking = list(dict.fromkeys(composed.ranking + [r.chunk_id for r in retrieved]))
             with trace.stage("verify"):
@@ -146,8 +154,22 @@ class Pipeline:
                         key=lambda r: r.rank)
         return [replace(r, rank=i) for i, r in enumerate(merged)]
 
+    def _analyse_early(self, question: str, query: str, scope: frozenset[str] | None,
+                       trace: Trace) -> tuple[str, QueryTerms] | None:
+        """``question`` analysed for the document that will answer it, when that is known before
+        retrieval: the index holds one document, or the scope names one. None otherwise (the
+        documents to try follow from retrieval; ``_answer`` analyses for each)."""
+        if scope is not None and len(scope) == 1:
+            doc_id = next(iter(scope))
+        elif scope is None and self.catalog.document_count == 1 and self.catalog.chunks:
+            doc_id = next(iter(self.catalog.chunks.values())).doc_id
+        else:
+            return None
+        with trace.stage("question"):
+            return doc_id, analyse_for(question, query, self.catalog, self.lexicon, doc_id, self.rules)
+
     def _answer(self, question: str, query: str, retrieved: list[Retrieved], scope: frozenset[str] | None,
-                trace: Trace, settings: Settings) -> Composed:
+                trace: Trace, settings: Settings, early: tuple[str, QueryTerms] | None = None) -> Composed:
         """Each document among the candidates is judged on its own: the question's words are weighed by
         that document's statistics and checked against the names it uses, so an article's answers do
         not shift as unrelated documents join the index. Documents are tried in order of retrieval
@@ -177,8 +199,11 @@ class Pipeline:
                 own = [p for p in passages if p.doc_id == doc_id]
             if not own:  # a document named by the question that this search did not reach
                 continue
-            with trace.stage("question"):
-                terms = analyse_for(question, query, catalog, self.lexicon, doc_id, self.rules)
+            if early is not None and early[0] == doc_id:
+                terms, early = early[1], None  # analysed while the query was embedded
+            else:
+                with trace.stage("question"):
+                    terms = analyse_for(question, query, catalog, self.lexicon, doc_id, self.rules)
             with trace.stage("score"):
                 terms, candidates = score_candidates(question, query, own, catalog, self.embedder, self.lexicon,
                                                      self.weights, doc_id=doc_id, rules=self.rules, terms=terms)
