@@ -98,6 +98,11 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
     units = terms.units
     total, attribute_total = terms.total, terms.attribute_total  # sums, computed once not per sentence
     asked_points = end_points(set(terms.focus)) if terms.focus else set()  # the same for every sentence
+    other_end_point_on, about_other_on = rules.on("other-end-point"), rules.on("about-other")
+    entity_tokens = [distinctive_tokens(e) for e in terms.entities]
+    # the asked-for kind a sentence holds follows from its held kinds alone when every wanted kind is
+    # one ``_kinds_held`` knows: worked out once per distinct set of held kinds
+    type_of: dict[frozenset[str], str | None] | None = {} if terms.wants <= _PRECOMPUTED else None
     query_vector = embedder.embed_query(query)
     candidates: list[Candidate] = []
     for rank, chunk in enumerate(passages):
@@ -107,10 +112,10 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
         context_cov = _coverage(terms.weights, context_tokens) / total
         about = _entities_present(terms.entities, words)
         entity_ok = len(about) == len(terms.entities)
-        passage_dense = float(similarities.max()) if len(similarities) else 0.0
         speaker = frozenset(tokenize(chunk.speaker)) if chunk.speaker else frozenset()  # a quote is its speaker's
         nearby = context_tokens | words.discourse  # what the passage and the ones before it say
         dense_of = similarities.tolist()
+        passage_dense = max(dense_of) if dense_of else 0.0
         for i, sentence in enumerate(chunk.sentences):
             tokens = words.sentences[i]
             covered = frozenset(t for t in terms.weights if t in tokens)
@@ -129,7 +134,7 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                 focus = focus_here = 1.0
             # a sentence on another end point than the question's does not answer it
             named_points = words.points[i] if terms.end_points else set()
-            other_end_point = (rules.on("other-end-point") and bool(named_points - terms.end_points)
+            other_end_point = (other_end_point_on and bool(named_points - terms.end_points)
                                and not (named_points & terms.end_points))
             if other_end_point:
                 focus = 0.0
@@ -139,19 +144,20 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                 chunk=chunk, index=i, sentence=sentence, score=0.0,
                 dense=dense_of[i] if i < len(dense_of) else 0.0,
                 coverage=coverage, context_coverage=context_cov, focus=focus,
-                type_match=_matches_type(terms.wants, sentence.text, chunk, words.kinds[i]), entity_ok=entity_ok,
-                covered=covered,
+                type_match=(_matches_type(terms.wants, sentence.text, chunk, words.kinds[i]) if type_of is None
+                            else type_of[held] if (held := words.kinds[i]) in type_of
+                            else type_of.setdefault(held, _matches_type(terms.wants, sentence.text, chunk, held))),
+                entity_ok=entity_ok, covered=covered,
                 about=about,
                 attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank, missing=missing, focus_here=focus_here,
                 unit_ok=not units or any(_holds(u, sentence.text, words.kinds[i]) for u in units),
                 # of two sentences of one passage, the one naming what is asked about ("Patel is ...")
-                names_here=(sum(1 for e in terms.entities if any(t in tokens or t in speaker for t in distinctive_tokens(e)))
+                names_here=(sum(1 for ts in entity_tokens if any(t in tokens or t in speaker for t in ts))
                             / len(terms.entities)) if terms.entities else 0.0,
             )
             if terms.qualifiers:
                 # a sentence that leans on the one before it ("These patients...") shares its subgroup
-                said = tokens | words.heading | (words.sentences[i - 1] if i and _LEANS_BACK.search(sentence.text)
-                                                 else frozenset())
+                said = tokens | words.heading | (words.sentences[i - 1] if i and words.leans_back[i] else frozenset())
                 candidate.subgroups = frozenset(g for g in terms.qualifiers if g <= said)
                 # a passage set in the subgroup by what comes before it ("these patients" of a
                 # high-risk cohort) need not repeat it, unless it also speaks of another subgroup
@@ -160,8 +166,7 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
             # "Which Texas hospital...": a sentence naming other hospitals (trials, organisations) and
             # none of those asked about is about them, whatever else it shares with the question
             candidate.about_other = other_end_point or (
-                rules.on("about-other") and candidate.names_here == 0 and bool(terms.entities)
-                and any(" " in n and n not in lexicon.people_keys for n in words.sentence_names[i]))
+                about_other_on and candidate.names_here == 0 and bool(terms.entities) and words.names_other[i])
             candidate.score = _score(candidate, weights, terms.known_share)
             candidates.append(candidate)
     candidates.sort(key=lambda c: c.score, reverse=True)
@@ -237,6 +242,8 @@ class PassageWords:
     points: tuple[frozenset[str], ...] = ()
     points_with_heading: tuple[frozenset[str], ...] = ()
     kinds: tuple[frozenset[str], ...] = ()
+    leans_back: tuple[bool, ...] = ()  # the sentence leans on the one before it (``_LEANS_BACK``)
+    names_other: tuple[bool, ...] = ()  # it names a known many-word thing that is not a person
 
 
 _WORDS_CACHE: dict[tuple[int, str], PassageWords] = {}
@@ -276,7 +283,10 @@ def _passage_words(chunk: Chunk, catalog: Catalog, lexicon) -> PassageWords:
     words = replace(words, with_heading=with_heading,
                     points=tuple(frozenset(end_points(tokens)) for tokens in words.sentences),
                     points_with_heading=tuple(frozenset(end_points(tokens)) for tokens in with_heading),
-                    kinds=tuple(_kinds_held(s.text, chunk) for s in chunk.sentences))
+                    kinds=tuple(_kinds_held(s.text, chunk) for s in chunk.sentences),
+                    leans_back=tuple(bool(_LEANS_BACK.search(s.text)) for s in chunk.sentences),
+                    names_other=tuple(any(" " in n and n not in lexicon.people_keys for n in names)
+                                      for names in words.sentence_names))
     if len(_WORDS_CACHE) >= _WORDS_CACHE_MAX:
         _WORDS_CACHE.clear()
     _WORDS_CACHE[key] = words
