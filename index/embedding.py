@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -60,9 +59,6 @@ class _PoolingEmbedder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = query_cache_size
         self._lock = threading.Lock()  # the web server answers on several threads
-        self._pending: dict[str, Future] = {}  # queries being embedded in the background (``prefetch_query``)
-        self._generation = 0  # bumped by ``clear_cache``: a background result from before is not kept
-        self._pool: ThreadPoolExecutor | None = None
 
     # -- what a runtime provides ------------------------------------------------------------------
     def _tokenize(self, texts: Sequence[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
@@ -124,64 +120,23 @@ class _PoolingEmbedder:
         return _normalised(passage_vectors), [_normalised(rows) for rows in span_vectors]
 
     def embed_query(self, text: str) -> np.ndarray:
-        """Embed one query; a small LRU cache lets retrieval and sentence scoring share one encoding.
-
-        A query ``prefetch_query`` is embedding is waited for, not embedded twice (or, if its turn in
-        the background pool has not come, embedded here). Whatever the model raises is raised here.
-        """
+        """Embed one query; a small LRU cache lets retrieval and sentence scoring share one encoding."""
         with self._lock:
             cached = self._cache.get(text)
             if cached is not None:
                 self._cache.move_to_end(text)
                 return cached
-            pending = self._pending.get(text)
-            generation = self._generation
-        if pending is not None:
-            if not pending.cancel():  # running or done: its vector (or its error) is this call's
-                return pending.result()
-            with self._lock:  # still queued behind other turns' queries: embed it here instead
-                if self._pending.get(text) is pending:
-                    del self._pending[text]
-        return self._embed_and_keep(text, generation)
-
-    def prefetch_query(self, text: str) -> None:
-        """Start embedding ``text`` on a background thread and return at once; ``embed_query(text)``
-        then takes that vector. The model's run releases the GIL, so the caller's Python work (the
-        lexical search, analysing the question) goes on meanwhile. Errors surface in ``embed_query``.
-        """
-        with self._lock:
-            if text in self._cache or text in self._pending:
-                return
-            if self._pool is None:
-                # two workers: a turn's query is never queued behind more than one other turn's
-                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed-query")
-            generation = self._generation
-            future = self._pool.submit(self._embed_and_keep, text, generation)
-            self._pending[text] = future
-        future.add_done_callback(lambda done, text=text: self._forget_pending(text, done))
-
-    def _embed_and_keep(self, text: str, generation: int) -> np.ndarray:
         vector = self.embed_texts([text])[0]
         with self._lock:
-            if generation == self._generation:  # not from before a ``clear_cache``
-                self._cache[text] = vector
-                self._cache.move_to_end(text)
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+            self._cache[text] = vector
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         return vector
 
-    def _forget_pending(self, text: str, done: Future) -> None:
-        with self._lock:
-            if self._pending.get(text) is done:
-                del self._pending[text]
-
     def clear_cache(self) -> None:
-        """Forget cached query vectors (benchmarks time cold turns); a background result still on its
-        way is not kept either."""
+        """Forget cached query vectors (benchmarks time cold turns)."""
         with self._lock:
             self._cache.clear()
-            self._pending.clear()
-            self._generation += 1
 
     def as_langchain(self, cached: bool = True) -> Embeddings:
         """This model behind LangChain's ``Embeddings`` interface."""

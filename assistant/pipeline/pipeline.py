@@ -8,6 +8,7 @@ a part given to the constructor, so a baseline is just a pipeline with other par
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
@@ -29,6 +30,7 @@ from index.embedding import Embedder
 from index.lexical import tokenize
 
 TRACE_CANDIDATES = 5  # top candidates (with features) kept in a trace
+HELPER_THREADS = 2  # turns answered at once beyond this do their analysis on their own thread
 MAX_PARTS = 3  # parts of one question answered separately
 MIN_PART_CHARS = 280  # the length one part's answer may take at least
 _MARKER = re.compile(r"\[(\d{1,2})\]")
@@ -90,6 +92,10 @@ class Pipeline:
     weights: Weights = field(default_factory=Weights)
     rules: Rules = field(default_factory=Rules)
     speller: Speller | None = None
+    # threads for the work of a turn that does not need the query's vector (``_analyse_alongside``);
+    # no thread starts before the first turn, and pipelines made with ``replace`` share them
+    helpers: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
+        max_workers=HELPER_THREADS, thread_name_prefix="pipeline-helper"), repr=False, compare=False)
 
     @classmethod
     def default(cls, settings: Settings, catalog: Catalog, store, embedder: Embedder, lexicon) -> "Pipeline":
@@ -122,16 +128,12 @@ class Pipeline:
             with trace.stage("rewrite"):
                 query = self.rewriter.rewrite(part, context)
             queries.append(query)
-            # the query's vector is computed on a background thread (the model's run releases the GIL)
-            # while the work that does not need it runs here: the question's analysis for the one
-            # document that can answer, when that is known already, and the lexical search
-            prefetch = getattr(self.embedder, "prefetch_query", None)
-            if prefetch is not None:
-                prefetch(query)
-            early = self._analyse_early(part, query, scope, trace)
+            # when the one document that can answer is known already, the question is analysed for it
+            # on a helper thread while this one embeds the query (the model's run releases the GIL)
+            early = self._analyse_alongside(part, query, scope, trace)
             with trace.stage("retrieve"):
                 retrieved = self._retrieve(query, scope)
-            composed = self._answer(part, query, retrieved, scope, trace, settings, early)
+            composed = self._answer(part, query, retrieved, scope, trace, settings, _result(early))
             # the passages as the answer stage ranked them, then the rest of the fused list
             composed.ranking = list(dict.fromkeys(composed.ranking + [r.chunk_id for r in retrieved]))
             with trace.stage("verify"):
@@ -154,19 +156,24 @@ class Pipeline:
                         key=lambda r: r.rank)
         return [replace(r, rank=i) for i, r in enumerate(merged)]
 
-    def _analyse_early(self, question: str, query: str, scope: frozenset[str] | None,
-                       trace: Trace) -> tuple[str, QueryTerms] | None:
-        """``question`` analysed for the document that will answer it, when that is known before
-        retrieval: the index holds one document, or the scope names one. None otherwise (the
-        documents to try follow from retrieval; ``_answer`` analyses for each)."""
+    def _analyse_alongside(self, question: str, query: str, scope: frozenset[str] | None,
+                           trace: Trace) -> Future | None:
+        """``question`` analysed, on a helper thread, for the document that will answer it when that is
+        known before retrieval (the index holds one document, or the scope names one): a future of
+        (doc_id, terms). None otherwise (the documents to try follow from retrieval; ``_answer``
+        analyses for each)."""
         if scope is not None and len(scope) == 1:
             doc_id = next(iter(scope))
         elif scope is None and self.catalog.document_count == 1 and self.catalog.chunks:
             doc_id = next(iter(self.catalog.chunks.values())).doc_id
         else:
             return None
-        with trace.stage("question"):
-            return doc_id, analyse_for(question, query, self.catalog, self.lexicon, doc_id, self.rules)
+
+        def analyse() -> tuple[str, QueryTerms]:
+            with trace.stage("question"):
+                return doc_id, analyse_for(question, query, self.catalog, self.lexicon, doc_id, self.rules)
+
+        return self.helpers.submit(analyse)
 
     def _answer(self, question: str, query: str, retrieved: list[Retrieved], scope: frozenset[str] | None,
                 trace: Trace, settings: Settings, early: tuple[str, QueryTerms] | None = None) -> Composed:
@@ -223,6 +230,16 @@ class Pipeline:
             composed = self.composer.compose(decision, passages)
         composed.ranking = list(dict.fromkeys(chosen_ranking + [cid for _, _, ranking in outcomes for cid in ranking]))
         return composed
+
+
+def _result(future: Future | None):
+    """What a helper's job returned (or raised); a job still queued behind other turns' is run here
+    instead of waited for."""
+    if future is None:
+        return None
+    if future.cancel():
+        return None  # ``_answer`` analyses in this thread
+    return future.result()
 
 
 def _candidate_summary(c) -> dict:

@@ -101,10 +101,10 @@ class HybridRetriever:
 
         ``doc_id``: the same search among one document's chunks (the answer stage's second look).
         """
-        # the lexical side first: it needs no query vector, which may still be on its way (``Pipeline``
-        # starts embedding the query before it retrieves)
-        lexical_docs = self.lexical.search(query, doc_id)
+        # the dense side first: while the model embeds the query (its run releases the GIL) a helper
+        # thread of the pipeline may be analysing the question (``Pipeline.run``)
         dense_docs = self.dense.search(query, doc_id)
+        lexical_docs = self.lexical.search(query, doc_id)
         ensemble = self.ensemble
         if self.adaptive:
             # the lexical side weighs as much of the question as the index's words cover (half at most)
