@@ -16,7 +16,7 @@ from assistant.inputs import Turn
 from assistant.language import pattern
 from assistant.pipeline.compose import Composed, ExtractiveComposer, abstention
 from assistant.pipeline.decide import decide, not_a_question
-from assistant.pipeline.retrieve import HybridRetriever, Retrieved, candidate_passages, documents_to_try
+from assistant.pipeline.retrieve import HybridRetriever, Retrieved, candidate_passages, documents_to_try, helper_result
 from assistant.pipeline.rewrite import RuleRewriter
 from assistant.pipeline.rules import Rules
 from assistant.pipeline.question import QueryTerms
@@ -30,7 +30,7 @@ from index.embedding import Embedder
 from index.lexical import tokenize
 
 TRACE_CANDIDATES = 5  # top candidates (with features) kept in a trace
-HELPER_THREADS = 2  # turns answered at once beyond this do their analysis on their own thread
+HELPER_THREADS = 1  # a helper job still queued when its turn needs it is done by the turn itself
 MAX_PARTS = 3  # parts of one question answered separately
 MIN_PART_CHARS = 280  # the length one part's answer may take at least
 _MARKER = re.compile(r"\[(\d{1,2})\]")
@@ -94,17 +94,18 @@ class Pipeline:
     speller: Speller | None = None
     # threads for the work of a turn that does not need the query's vector (``_analyse_alongside``);
     # no thread starts before the first turn, and pipelines made with ``replace`` share them
-    helpers: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
-        max_workers=HELPER_THREADS, thread_name_prefix="pipeline-helper"), repr=False, compare=False)
+    helpers: ThreadPoolExecutor = field(default_factory=lambda: _helper_threads(), repr=False, compare=False)
 
     @classmethod
     def default(cls, settings: Settings, catalog: Catalog, store, embedder: Embedder, lexicon) -> "Pipeline":
         rules = Rules(frozenset(settings.disabled_rules))
+        helpers = _helper_threads()
         return cls(settings=settings, catalog=catalog, embedder=embedder, lexicon=lexicon,
                    rewriter=RuleRewriter(lexicon.people, rules),
                    retriever=HybridRetriever(catalog, store, embedder, settings.dense_k, settings.lexical_k,
-                                             adaptive=settings.adaptive_fusion),
-                   rules=rules, speller=Speller(f"{c.section} {c.text}" for c in catalog.chunks.values()))
+                                             adaptive=settings.adaptive_fusion, helpers=helpers),
+                   rules=rules, speller=Speller(f"{c.section} {c.text}" for c in catalog.chunks.values()),
+                   helpers=helpers)
 
     def run(self, question: str, history: Sequence[Turn] = (), scope: frozenset[str] | None = None
             ) -> tuple[Composed, Trace]:
@@ -133,7 +134,8 @@ class Pipeline:
             early = self._analyse_alongside(part, query, scope, trace)
             with trace.stage("retrieve"):
                 retrieved = self._retrieve(query, scope)
-            composed = self._answer(part, query, retrieved, scope, trace, settings, _result(early))
+            composed = self._answer(part, query, retrieved, scope, trace, settings,
+                                    helper_result(early, lambda: None))  # None: ``_answer`` analyses here
             # the passages as the answer stage ranked them, then the rest of the fused list
             composed.ranking = list(dict.fromkeys(composed.ranking + [r.chunk_id for r in retrieved]))
             with trace.stage("verify"):
@@ -232,14 +234,10 @@ class Pipeline:
         return composed
 
 
-def _result(future: Future | None):
-    """What a helper's job returned (or raised); a job still queued behind other turns' is run here
-    instead of waited for."""
-    if future is None:
-        return None
-    if future.cancel():
-        return None  # ``_answer`` analyses in this thread
-    return future.result()
+def _helper_threads() -> ThreadPoolExecutor:
+    """Threads for the work of a turn that does not need the query's vector, done while the model
+    embeds it (the question's analysis, the lexical search); they start with the first turn."""
+    return ThreadPoolExecutor(max_workers=HELPER_THREADS, thread_name_prefix="pipeline-helper")
 
 
 def _candidate_summary(c) -> dict:

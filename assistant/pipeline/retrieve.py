@@ -3,7 +3,9 @@ which documents to answer from, and each one's candidate passages (the per-docum
 
 from __future__ import annotations
 
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 from langchain_classic.retrievers import EnsembleRetriever
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -16,6 +18,8 @@ from corpus.chunking import Chunk
 from index.catalog import Catalog
 from index.embedding import Embedder
 from index.store import ChunkStore
+
+T = TypeVar("T")
 
 
 class LexicalRetriever(BaseRetriever):
@@ -89,9 +93,10 @@ class HybridRetriever:
     """Dense + lexical retrieval fused with reciprocal rank fusion."""
 
     def __init__(self, catalog: Catalog, store: ChunkStore, embedder: Embedder, dense_k: int = 12,
-                 lexical_k: int = 12, adaptive: bool = True) -> None:
+                 lexical_k: int = 12, adaptive: bool = True, helpers: Executor | None = None) -> None:
         self.catalog = catalog
         self.adaptive = adaptive
+        self.helpers = helpers  # where the lexical side runs while the dense side embeds the query (None: here)
         self.dense = DenseRetriever(catalog=catalog, store=store, embedder=embedder, k=dense_k)
         self.lexical = LexicalRetriever(catalog=catalog, k=lexical_k)
         self.ensemble = EnsembleRetriever(retrievers=[self.dense, self.lexical], weights=[0.5, 0.5], id_key="chunk_id")
@@ -101,10 +106,11 @@ class HybridRetriever:
 
         ``doc_id``: the same search among one document's chunks (the answer stage's second look).
         """
-        # the dense side first: while the model embeds the query (its run releases the GIL) a helper
-        # thread of the pipeline may be analysing the question (``Pipeline.run``)
+        # the lexical side on a helper thread while this one embeds the query for the dense side (the
+        # model's run releases the GIL)
+        lexical_job = self.helpers.submit(self.lexical.search, query, doc_id) if self.helpers is not None else None
         dense_docs = self.dense.search(query, doc_id)
-        lexical_docs = self.lexical.search(query, doc_id)
+        lexical_docs = helper_result(lexical_job, lambda: self.lexical.search(query, doc_id))
         ensemble = self.ensemble
         if self.adaptive:
             # the lexical side weighs as much of the question as the index's words cover (half at most)
@@ -119,6 +125,14 @@ class HybridRetriever:
                       lexical_score=lexical.get(d.metadata["chunk_id"]))
             for i, d in enumerate(fused)
         ]
+
+
+def helper_result(job: Future | None, inline: Callable[[], T]) -> T:
+    """What a helper thread's ``job`` returned (or raised, the same error); ``inline()`` run in this
+    thread instead when there is no job or it is still queued behind other turns' jobs."""
+    if job is None or job.cancel():
+        return inline()
+    return job.result()
 
 
 # Documents tried per question, most likely first (see _documents_to_try).
