@@ -94,7 +94,7 @@ class Pipeline:
     speller: Speller | None = None
     # threads for the work of a turn that does not need the query's vector (``_analyse_alongside``);
     # no thread starts before the first turn, and pipelines made with ``replace`` share them
-    helpers: ThreadPoolExecutor = field(default_factory=lambda: _helper_threads(), repr=False, compare=False)
+    helpers: ThreadPoolExecutor | None = field(default_factory=lambda: _helper_threads(), repr=False, compare=False)
 
     @classmethod
     def default(cls, settings: Settings, catalog: Catalog, store, embedder: Embedder, lexicon) -> "Pipeline":
@@ -164,6 +164,8 @@ class Pipeline:
         known before retrieval (the index holds one document, or the scope names one): a future of
         (doc_id, terms). None otherwise (the documents to try follow from retrieval; ``_answer``
         analyses for each)."""
+        if self.helpers is None:
+            return None
         if scope is not None and len(scope) == 1:
             doc_id = next(iter(scope))
         elif scope is None and self.catalog.document_count == 1 and self.catalog.chunks:
