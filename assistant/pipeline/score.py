@@ -114,6 +114,8 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
         entity_ok = len(about) == len(terms.entities)
         speaker = frozenset(tokenize(chunk.speaker)) if chunk.speaker else frozenset()  # a quote is its speaker's
         nearby = context_tokens | words.discourse  # what the passage and the ones before it say
+        # the question's words found nowhere around this passage (each sentence then checks its own tokens)
+        absent = [(t, w) for t, w in terms.asked.items() if t not in nearby]
         dense_of = similarities.tolist()
         passage_dense = max(dense_of) if dense_of else 0.0
         for i, sentence in enumerate(chunk.sentences):
@@ -138,8 +140,7 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                                and not (named_points & terms.end_points))
             if other_end_point:
                 focus = 0.0
-            missing = (sum(w for t, w in terms.asked.items() if t not in tokens and t not in nearby) / asked_total
-                       if asked_total else 0.0)
+            missing = sum(w for t, w in absent if t not in tokens) / asked_total if asked_total else 0.0
             candidate = Candidate(
                 chunk=chunk, index=i, sentence=sentence, score=0.0,
                 dense=dense_of[i] if i < len(dense_of) else 0.0,
