@@ -95,8 +95,8 @@ def measure_turns(assistant, items: Sequence, rounds: int = 3, warmup: int = 3, 
 
 def stage_medians(samples: dict[str, list[float]], totals: list[float]) -> dict:
     """Median ms of each stage in the Traces, the median whole ``Assistant.ask``, and what the stages
-    leave unaccounted (validation, building the answer object; the query embedding runs on a background
-    thread during the question and retrieve stages, so it is inside them, not beside them)."""
+    leave unaccounted (validation, building the answer object; negative when the question stage, which
+    runs on a helper thread while the retrieve stage embeds the query, overlaps it)."""
     medians = {stage: round(percentile(ms, 50), 2) for stage, ms in samples.items()}
     medians["total (ask)"] = round(percentile(totals, 50), 2)
     medians["unaccounted"] = round(medians["total (ask)"] - sum(v for k, v in medians.items() if k != "total (ask)"), 2)
