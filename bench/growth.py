@@ -33,7 +33,7 @@ def measure_index(data_dir: Path, rounds: int, qa: Path = QA_FILE) -> dict:
     from assistant.service import Assistant
     from assistant.settings import load_settings
     from bench.measure import load_qa_items
-    from bench.turn import measure_stages, measure_turns
+    from bench.turn import measure_turns
     from eval.runner import AssistantSystem, run_eval
 
     items = load_qa_items(qa)
@@ -42,8 +42,7 @@ def measure_index(data_dir: Path, rounds: int, qa: Path = QA_FILE) -> dict:
     assistant = Assistant.open(settings)
     open_s = time.perf_counter() - started
     rss_open_mb = psutil.Process().memory_info().rss / 2**20
-    turn = measure_turns(assistant, items, rounds=rounds)
-    turn["stages"] = measure_stages(assistant, items)
+    turn = measure_turns(assistant, items, rounds=rounds)  # stages from the timed turns' Traces
     report = run_eval(items, [AssistantSystem(assistant)], data_dir / "eval", progress=False,
                       meta={"qa_file": str(qa), "index": {k: v for k, v in assistant.catalog.recipe.items()
                                                           if k != "documents"}})

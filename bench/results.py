@@ -153,7 +153,9 @@ def render_markdown(results: dict) -> str:
             ["ratio", f"**{t['ratio_p50']}×** (goal ≤ {GOALS['turn_ratio']}×)", f"{t['ratio_p95']}×"],
         ])
         total = t["stages"]["total (ask)"]
-        out += ["Where a turn's time goes (each stage timed alone, medians):", ""]
+        out += ["Where a turn's time goes (medians of the stage timings in the Traces of the timed turns; the "
+                "question stage runs on a helper thread while the retrieve stage embeds the query, so the stages "
+                "can add up to more than the whole):", ""]
         out += _table(["stage", "median", "share"], [
             [name, f"{ms} ms", f"{100 * ms / total:.0f}%"] for name, ms in t["stages"].items() if name != "total (ask)"
         ] + [["total (`Assistant.ask`)", f"{total} ms", "100%"]])

@@ -2,7 +2,8 @@
 
 Both run on the same index in the same process, item by item in alternating order, for several rounds
 over eval/qa.jsonl (questions with their history). Every call starts with an empty query-embedding
-cache, so each is a cold turn. A second pass times the turn's stages one by one.
+cache, so each is a cold turn. Where a turn's time goes is read from the pipeline's Trace of the same
+timed turns (its per-stage timings), not from stages re-wired by hand.
 
     python -m bench.turn [--rounds 3] [--limit N] [--data-dir DIR] [--profile] [--no-record]
 """
@@ -62,12 +63,15 @@ def measure_turns(assistant, items: Sequence, rounds: int = 3, warmup: int = 3, 
 
     turn_ms: list[float] = []
     bare_ms: list[float] = []
+    stage_ms: dict[str, list[float]] = {}
 
     def turn(item) -> None:
         assistant.embedder.clear_cache()
         started = time.perf_counter()
-        assistant.ask(item.question, item.history)
+        answer = assistant.ask(item.question, item.history)
         turn_ms.append((time.perf_counter() - started) * 1000)
+        for stage, ms in (answer.trace or {}).get("timings_ms", {}).items():
+            stage_ms.setdefault(stage, []).append(ms)
 
     def bare(item) -> None:
         started = time.perf_counter()
@@ -85,12 +89,23 @@ def measure_turns(assistant, items: Sequence, rounds: int = 3, warmup: int = 3, 
         "turn": summary_ms(turn_ms), "bare_search": summary_ms(bare_ms),
         "ratio_p50": round(turn_p50 / bare_p50, 2),
         "ratio_p95": round(percentile(turn_ms, 95) / percentile(bare_ms, 95), 2),
+        "stages": stage_medians(stage_ms, turn_ms),
     }
 
 
+def stage_medians(samples: dict[str, list[float]], totals: list[float]) -> dict:
+    """Median ms of each stage in the Traces, the median whole ``Assistant.ask``, and what the stages
+    leave unaccounted (validation, building the answer object; negative when the question stage, which
+    runs on a helper thread while the retrieve stage embeds the query, overlaps it)."""
+    medians = {stage: round(percentile(ms, 50), 2) for stage, ms in samples.items()}
+    medians["total (ask)"] = round(percentile(totals, 50), 2)
+    medians["unaccounted"] = round(medians["total (ask)"] - sum(v for k, v in medians.items() if k != "total (ask)"), 2)
+    return medians
+
+
 def measure_stages(assistant, items: Sequence) -> dict:
-    """Median milliseconds of each stage of a turn, read from the pipeline's Trace of each cold turn
-    (rewrite, retrieve — the query embedding, both searches and fusion, and in an index of several
+    """Median milliseconds of each stage of a turn, read from the pipeline's Trace of one more pass of
+    cold turns (``measure_turns`` reads them from the turns it times) (rewrite, retrieve — the query embedding, both searches and fusion, and in an index of several
     documents the search within each document tried —, question analysis, scoring, decide, compose,
     verify), plus the whole ``Assistant.ask``."""
     from assistant.errors import InputError
@@ -107,10 +122,7 @@ def measure_stages(assistant, items: Sequence) -> dict:
         totals.append((time.perf_counter() - started) * 1000)
         for stage, ms in (answer.trace or {}).get("timings_ms", {}).items():
             samples.setdefault(stage, []).append(ms)
-    medians = {stage: round(percentile(ms, 50), 2) for stage, ms in samples.items()}
-    medians["total (ask)"] = round(percentile(totals, 50), 2)
-    medians["unaccounted"] = round(medians["total (ask)"] - sum(v for k, v in medians.items() if k != "total (ask)"), 2)
-    return medians
+    return stage_medians(samples, totals)
 
 
 def profile_turns(assistant, items: Sequence, top: int = 25) -> str:
@@ -172,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     items = items[: args.limit] if args.limit else items
     settings = load_settings(data_dir=args.data_dir)
     assistant = open_assistant(settings)
-    result = measure_turns(assistant, items, rounds=args.rounds)
-    result["stages"] = measure_stages(assistant, items)
+    result = measure_turns(assistant, items, rounds=args.rounds)  # with the stages of the same turns' Traces
     result["chunks"] = len(assistant.catalog.chunks)
     print(format_turns(result))
     print(format_stages(result["stages"]))

@@ -25,6 +25,8 @@ from index.lexical import LexicalIndex, tokenize
 # no digits: "2014-01" is a name, "grade 3" a number. Groups: shared modifier, modifier, head.
 COMPOUND = re.compile(r"(?<![\w-])(?:([A-Za-z]{2,})-\s+(?:and|or)\s+)?([A-Za-z]{2,})[-–]([A-Za-z]{2,})(?![\w-])")
 
+_SENTENCE_MATRICES_KEPT = 4096  # chunks whose float32 sentence vectors are kept (a few MB)
+
 
 @dataclass
 class Catalog:
@@ -38,8 +40,18 @@ class Catalog:
     chunk_vectors: np.ndarray | None = None  # float32, one row per chunk, in the order of ``lexical.ids``
 
     def sentence_matrix(self, chunk_id: str) -> np.ndarray:
-        start, end = self.sentence_rows[chunk_id]
-        return self.sentence_vectors[start:end].astype(np.float32)
+        """The chunk's sentence vectors as float32 (read-only; the last few thousand chunks' are kept,
+        so a turn does not convert the same rows from float16 again)."""
+        cache = self.__dict__.setdefault("_sentence_matrices", {})
+        matrix = cache.get(chunk_id)
+        if matrix is None:
+            start, end = self.sentence_rows[chunk_id]
+            matrix = self.sentence_vectors[start:end].astype(np.float32)
+            matrix.flags.writeable = False
+            if len(cache) >= _SENTENCE_MATRICES_KEPT:
+                cache.clear()
+            cache[chunk_id] = matrix
+        return matrix
 
     def references_of(self, doc_id: str, numbers) -> list[Chunk]:
         """The bibliography-entry chunks of ``doc_id`` with the given reference numbers."""

@@ -29,11 +29,15 @@ STOPWORDS = frozenset(
 )
 
 
+_QUOTES_AND_DASHES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-", "−": "-"})
+_PARTS = re.compile(r"[-/]")
+_CODE_PREFIX = re.compile(r"([a-z]{3,})\d")
+
+
 def normalise(text: str) -> str:
     """Lowercase, unify quotes and dashes, fold accents; keeps decimals intact."""
     text = unicodedata.normalize("NFKC", text)
-    text = text.translate(str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-", "−": "-"}))
-    return text.lower()
+    return text.translate(_QUOTES_AND_DASHES).lower()
 
 
 @lru_cache(maxsize=1)
@@ -59,6 +63,13 @@ def _stem(word: str) -> str:
 def tokenize(text: str, drop_stopwords: bool = True) -> list[str]:
     """Stemmed word tokens for BM25 and term coverage ("years" -> "year", "two" -> "2");
     compound tokens also yield their parts ("2-year" -> "2", "year"; "nct02004275" -> "nct")."""
+    return list(_tokens(text, drop_stopwords))
+
+
+# One turn tokenises its question and query in several stages (spelling, analysis, BM25, scoring):
+# the last few hundred texts' tokens are kept, a small window that rarely spans turns.
+@lru_cache(maxsize=256)
+def _tokens(text: str, drop_stopwords: bool) -> tuple[str, ...]:
     tokens: list[str] = []
     for tok in _TOKEN.findall(normalise(text)):
         if drop_stopwords and tok in STOPWORDS:
@@ -68,13 +79,13 @@ def tokenize(text: str, drop_stopwords: bool = True) -> list[str]:
             # a code ("2014-01", "27.1-ne") is a token of its own; a compound word is its parts
             if any(ch.isdigit() for ch in tok):
                 tokens.append(tok)
-            tokens.extend(_stem(p) for p in re.split(r"[-/]", tok) if p and p not in STOPWORDS and p != tok)
+            tokens.extend(_stem(p) for p in _PARTS.split(tok) if p and p not in STOPWORDS and p != tok)
         else:
             tokens.append(_stem(tok))
-            prefix = re.match(r"([a-z]{3,})\d", tok)
+            prefix = _CODE_PREFIX.match(tok)
             if prefix:
                 tokens.append(prefix.group(1))
-    return tokens
+    return tuple(tokens)
 
 
 class LexicalIndex:
@@ -83,6 +94,7 @@ class LexicalIndex:
     def __init__(self, ids: Sequence[str], retriever) -> None:
         self.ids = list(ids)
         self._bm25 = retriever
+        self._idf: dict[str, float] = {}  # the idf of each vocabulary word asked about so far
 
     @classmethod
     def build(cls, ids: Sequence[str], texts: Sequence[str]) -> "LexicalIndex":
@@ -120,12 +132,16 @@ class LexicalIndex:
 
     def idf(self, token: str) -> float | None:
         """The BM25 idf of a token, or None when the corpus never uses it."""
+        known = self._idf.get(token)
+        if known is not None:
+            return known
         vocab = self._bm25.vocab_dict
         if token not in vocab:
             return None
         n_docs = len(self.ids)
         df = self._document_frequency(vocab[token])
-        return float(np.log(1 + (n_docs - df + 0.5) / (df + 0.5)))
+        idf = self._idf[token] = float(np.log(1 + (n_docs - df + 0.5) / (df + 0.5)))
+        return idf
 
     def rows_using(self, token: str) -> np.ndarray:
         """Rows (chunk positions in ``ids``) whose text uses ``token``."""

@@ -8,6 +8,7 @@ a part given to the constructor, so a baseline is just a pipeline with other par
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
@@ -15,8 +16,8 @@ from assistant.inputs import Turn
 from assistant.language import pattern
 from assistant.pipeline.compose import Composed, ExtractiveComposer, abstention
 from assistant.pipeline.decide import decide, not_a_question
-from assistant.pipeline.question import entities
-from assistant.pipeline.retrieve import HybridRetriever, Retrieved, candidate_passages, documents_to_try
+from assistant.pipeline.question import QueryTerms, entities
+from assistant.pipeline.retrieve import HybridRetriever, Retrieved, candidate_passages, documents_to_try, helper_result
 from assistant.pipeline.rewrite import RuleRewriter
 from assistant.pipeline.rules import Rules
 from assistant.pipeline.score import Weights, analyse_for, score_candidates
@@ -30,6 +31,7 @@ from index.embedding import Embedder
 from index.lexical import tokenize
 
 TRACE_CANDIDATES = 5  # top candidates (with features) kept in a trace
+HELPER_THREADS = 1  # a helper job still queued when its turn needs it is done by the turn itself
 MAX_PARTS = 3  # parts of one question answered separately
 MIN_PART_CHARS = 280  # the length one part's answer may take at least
 _MARKER = re.compile(r"\[(\d{1,2})\]")
@@ -102,17 +104,22 @@ class Pipeline:
     rules: Rules = field(default_factory=Rules)
     speller: Speller | None = None
     synonyms: Synonyms | None = None  # everyday words -> the document's (WordNet), for plain-language questions
+    # threads for the work of a turn that does not need the query's vector (``_analyse_alongside``);
+    # no thread starts before the first turn, and pipelines made with ``replace`` share them
+    helpers: ThreadPoolExecutor | None = field(default_factory=lambda: _helper_threads(), repr=False, compare=False)
 
     @classmethod
     def default(cls, settings: Settings, catalog: Catalog, store, embedder: Embedder, lexicon) -> "Pipeline":
         rules = Rules(frozenset(settings.disabled_rules))
+        helpers = _helper_threads()
         return cls(settings=settings, catalog=catalog, embedder=embedder, lexicon=lexicon,
                    rewriter=RuleRewriter(lexicon.people, rules),
                    retriever=HybridRetriever(catalog, store, embedder, settings.dense_k, settings.lexical_k,
-                                             adaptive=settings.adaptive_fusion),
+                                             adaptive=settings.adaptive_fusion, helpers=helpers),
                    rules=rules, speller=Speller(f"{c.section} {c.text}" for c in catalog.chunks.values()),
                    synonyms=load_synonyms((f"{c.section} {c.text}" for c in catalog.chunks.values()),
-                                          lambda token: catalog.lexical.idf(token) is not None, settings.models_dir))
+                                          lambda token: catalog.lexical.idf(token) is not None, settings.models_dir),
+                   helpers=helpers)
 
     def run(self, question: str, history: Sequence[Turn] = (), scope: frozenset[str] | None = None
             ) -> tuple[Composed, Trace]:
@@ -147,9 +154,13 @@ class Pipeline:
                 if added:
                     trace.expansions.extend(added)
                     search = f"{query} {' '.join(added)}"
+            # when the one document that can answer is known already, the question is analysed for it
+            # on a helper thread while this one embeds the query (the model's run releases the GIL)
+            early = self._analyse_alongside(part, search, scope, trace)
             with trace.stage("retrieve"):
                 retrieved = self._retrieve(search, scope)
-            composed = self._answer(part, search, retrieved, scope, trace, settings)
+            composed = self._answer(part, search, retrieved, scope, trace, settings,
+                                    helper_result(early, lambda: None))  # None: ``_answer`` analyses here
             # the passages as the answer stage ranked them, then the rest of the fused list
             composed.ranking = list(dict.fromkeys(composed.ranking + [r.chunk_id for r in retrieved]))
             with trace.stage("verify"):
@@ -172,8 +183,29 @@ class Pipeline:
                         key=lambda r: r.rank)
         return [replace(r, rank=i) for i, r in enumerate(merged)]
 
+    def _analyse_alongside(self, question: str, query: str, scope: frozenset[str] | None,
+                           trace: Trace) -> Future | None:
+        """``question`` analysed, on a helper thread, for the document that will answer it when that is
+        known before retrieval (the index holds one document, or the scope names one): a future of
+        (doc_id, terms). None otherwise (the documents to try follow from retrieval; ``_answer``
+        analyses for each)."""
+        if self.helpers is None:
+            return None
+        if scope is not None and len(scope) == 1:
+            doc_id = next(iter(scope))
+        elif scope is None and self.catalog.document_count == 1 and self.catalog.chunks:
+            doc_id = next(iter(self.catalog.chunks.values())).doc_id
+        else:
+            return None
+
+        def analyse() -> tuple[str, QueryTerms]:
+            with trace.stage("question"):
+                return doc_id, analyse_for(question, query, self.catalog, self.lexicon, doc_id, self.rules)
+
+        return self.helpers.submit(analyse)
+
     def _answer(self, question: str, query: str, retrieved: list[Retrieved], scope: frozenset[str] | None,
-                trace: Trace, settings: Settings) -> Composed:
+                trace: Trace, settings: Settings, early: tuple[str, QueryTerms] | None = None) -> Composed:
         """Each document among the candidates is judged on its own: the question's words are weighed by
         that document's statistics and checked against the names it uses, so an article's answers do
         not shift as unrelated documents join the index. Documents are tried in order of retrieval
@@ -203,8 +235,11 @@ class Pipeline:
                 own = [p for p in passages if p.doc_id == doc_id]
             if not own:  # a document named by the question that this search did not reach
                 continue
-            with trace.stage("question"):
-                terms = analyse_for(question, query, catalog, self.lexicon, doc_id, self.rules)
+            if early is not None and early[0] == doc_id:
+                terms, early = early[1], None  # analysed while the query was embedded
+            else:
+                with trace.stage("question"):
+                    terms = analyse_for(question, query, catalog, self.lexicon, doc_id, self.rules)
             with trace.stage("score"):
                 terms, candidates = score_candidates(question, query, own, catalog, self.embedder, self.lexicon,
                                                      self.weights, doc_id=doc_id, rules=self.rules, terms=terms)
@@ -224,6 +259,12 @@ class Pipeline:
             composed = self.composer.compose(decision, passages)
         composed.ranking = list(dict.fromkeys(chosen_ranking + [cid for _, _, ranking in outcomes for cid in ranking]))
         return composed
+
+
+def _helper_threads() -> ThreadPoolExecutor:
+    """Threads for the work of a turn that does not need the query's vector, done while the model
+    embeds it (the question's analysis, the lexical search); they start with the first turn."""
+    return ThreadPoolExecutor(max_workers=HELPER_THREADS, thread_name_prefix="pipeline-helper")
 
 
 def _candidate_summary(c) -> dict:

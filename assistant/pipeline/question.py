@@ -69,6 +69,7 @@ _UNITS = {
                         r"|\b(?:19|20)\d{2}\b(?![-–.]\d)")),
 }
 SOFT_UNITS = frozenset({"result"})
+UNIT_KINDS = frozenset(_UNITS)  # every kind of answer a unit pattern recognises
 # Verbs that attribute a statement to someone ("who said …"), as the index tokenizes them.
 ATTRIBUTION_TOKENS = frozenset(t for w in words("english", "attribution") for t in tokenize(w, drop_stopwords=False))
 _ABBREVIATION = re.compile(r"([A-Za-z][\w’'-]*(?:\s+[\w’'-]+){0,7})\s+[(\[]([A-Za-z][A-Za-z0-9]{1,9})s?[)\]]")

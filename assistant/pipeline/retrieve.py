@@ -3,7 +3,9 @@ which documents to answer from, and each one's candidate passages (the per-docum
 
 from __future__ import annotations
 
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 from langchain_classic.retrievers import EnsembleRetriever
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -16,6 +18,8 @@ from corpus.chunking import Chunk
 from index.catalog import Catalog
 from index.embedding import Embedder
 from index.store import ChunkStore
+
+T = TypeVar("T")
 
 
 class LexicalRetriever(BaseRetriever):
@@ -30,7 +34,12 @@ class LexicalRetriever(BaseRetriever):
         return self.model_copy(update={"doc_id": doc_id})
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        index = self.catalog.lexical if self.doc_id is None else self.catalog.document_index(self.doc_id)
+        return self.search(query, self.doc_id)
+
+    def search(self, query: str, doc_id: str | None = None) -> list[Document]:
+        """What ``invoke`` returns (``doc_id``: this document's chunks only), without LangChain's
+        per-call callback set-up: the hybrid retriever calls this twice a turn."""
+        index = self.catalog.lexical if doc_id is None else self.catalog.document_index(doc_id)
         return [_document(self.catalog, cid, lexical_score=score) for cid, score in index.search(query, self.k)]
 
 
@@ -48,11 +57,16 @@ class DenseRetriever(BaseRetriever):
         return self.model_copy(update={"doc_id": doc_id})
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return self.search(query, self.doc_id)
+
+    def search(self, query: str, doc_id: str | None = None) -> list[Document]:
+        """What ``invoke`` returns (``doc_id``: this document's chunks only), without LangChain's
+        per-call callback set-up."""
         vector = self.embedder.embed_query(query)
         # within one document: an exact scan of its chunk vectors held in the catalog (a filtered
         # query in a large Chroma collection costs tens of milliseconds)
-        found = (self.store.query(vector, self.k) if self.doc_id is None
-                 else self.catalog.nearest_within(vector, self.doc_id, self.k))
+        found = (self.store.query(vector, self.k) if doc_id is None
+                 else self.catalog.nearest_within(vector, doc_id, self.k))
         return [
             _document(self.catalog, cid, dense_distance=distance)
             for cid, distance in found
@@ -79,9 +93,10 @@ class HybridRetriever:
     """Dense + lexical retrieval fused with reciprocal rank fusion."""
 
     def __init__(self, catalog: Catalog, store: ChunkStore, embedder: Embedder, dense_k: int = 12,
-                 lexical_k: int = 12, adaptive: bool = True) -> None:
+                 lexical_k: int = 12, adaptive: bool = True, helpers: Executor | None = None) -> None:
         self.catalog = catalog
         self.adaptive = adaptive
+        self.helpers = helpers  # where the lexical side runs while the dense side embeds the query (None: here)
         self.dense = DenseRetriever(catalog=catalog, store=store, embedder=embedder, k=dense_k)
         self.lexical = LexicalRetriever(catalog=catalog, k=lexical_k)
         self.ensemble = EnsembleRetriever(retrievers=[self.dense, self.lexical], weights=[0.5, 0.5], id_key="chunk_id")
@@ -91,10 +106,11 @@ class HybridRetriever:
 
         ``doc_id``: the same search among one document's chunks (the answer stage's second look).
         """
-        dense, lexical = (self.dense, self.lexical) if doc_id is None else (self.dense.scoped(doc_id),
-                                                                            self.lexical.scoped(doc_id))
-        dense_docs = dense.invoke(query)
-        lexical_docs = lexical.invoke(query)
+        # the lexical side on a helper thread while this one embeds the query for the dense side (the
+        # model's run releases the GIL)
+        lexical_job = self.helpers.submit(self.lexical.search, query, doc_id) if self.helpers is not None else None
+        dense_docs = self.dense.search(query, doc_id)
+        lexical_docs = helper_result(lexical_job, lambda: self.lexical.search(query, doc_id))
         ensemble = self.ensemble
         if self.adaptive:
             # the lexical side weighs as much of the question as the index's words cover (half at most)
@@ -109,6 +125,14 @@ class HybridRetriever:
                       lexical_score=lexical.get(d.metadata["chunk_id"]))
             for i, d in enumerate(fused)
         ]
+
+
+def helper_result(job: Future | None, inline: Callable[[], T]) -> T:
+    """What a helper thread's ``job`` returned (or raised, the same error); ``inline()`` run in this
+    thread instead when there is no job or it is still queued behind other turns' jobs."""
+    if job is None or job.cancel():
+        return inline()
+    return job.result()
 
 
 # Documents tried per question, most likely first (see _documents_to_try).

@@ -15,10 +15,10 @@ answer. The weights are global (``Weights``), never per question.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from assistant.pipeline.question import (STATISTIC_WORDS, QueryTerms, analyse, distinctive_tokens, end_points, expand,
-                                         holds_all, holds_unit, names_in)
+from assistant.pipeline.question import (STATISTIC_WORDS, UNIT_KINDS, QueryTerms, analyse, distinctive_tokens, end_points,
+                                         expand, holds_all, holds_unit, names_in)
 from assistant.pipeline.rules import ALL_ON, Rules
 from corpus.chunking import Chunk, Sentence
 from index.catalog import Catalog
@@ -95,57 +95,70 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
     if terms is None:
         terms = analyse_for(question, query, catalog, lexicon, doc_id)
     asked_total = sum(terms.asked.values())
+    units = terms.units
+    total, attribute_total = terms.total, terms.attribute_total  # sums, computed once not per sentence
+    asked_points = end_points(set(terms.focus)) if terms.focus else set()  # the same for every sentence
+    other_end_point_on, about_other_on = rules.on("other-end-point"), rules.on("about-other")
+    entity_tokens = [distinctive_tokens(e) for e in terms.entities]
+    # the asked-for kind a sentence holds follows from its held kinds alone when every wanted kind is
+    # one ``_kinds_held`` knows: worked out once per distinct set of held kinds
+    type_of: dict[frozenset[str], str | None] | None = {} if terms.wants <= _PRECOMPUTED else None
     query_vector = embedder.embed_query(query)
     candidates: list[Candidate] = []
     for rank, chunk in enumerate(passages):
         similarities = catalog.sentence_matrix(chunk.chunk_id) @ query_vector
         words = _passage_words(chunk, catalog, lexicon)
         context_tokens = words.context
-        context_cov = _coverage(terms.weights, context_tokens) / terms.total
+        context_cov = _coverage(terms.weights, context_tokens) / total
         about = _entities_present(terms.entities, words)
         entity_ok = len(about) == len(terms.entities)
-        passage_dense = float(similarities.max()) if len(similarities) else 0.0
         speaker = frozenset(tokenize(chunk.speaker)) if chunk.speaker else frozenset()  # a quote is its speaker's
         nearby = context_tokens | words.discourse  # what the passage and the ones before it say
+        # the question's words found nowhere around this passage (each sentence then checks its own tokens)
+        absent = [(t, w) for t, w in terms.asked.items() if t not in nearby]
         dense_of = similarities.tolist()
+        passage_dense = max(dense_of) if dense_of else 0.0
         for i, sentence in enumerate(chunk.sentences):
             tokens = words.sentences[i]
             covered = frozenset(t for t in terms.weights if t in tokens)
-            coverage = sum(terms.weights[t] for t in covered) / terms.total
+            coverage = sum(terms.weights[t] for t in covered) / total
             # Which sentence answers is decided by what is asked about the named things, not by
             # the names themselves (the passage check takes care of those).
-            attribute_cov = (_coverage(terms.attributes, tokens) / terms.attribute_total
-                             if terms.attribute_total else coverage)
+            attribute_cov = (_coverage(terms.attributes, tokens) / attribute_total
+                             if attribute_total else coverage)
             # the section heading frames every sentence under it ("...updates to the NCCN guidelines?")
             if terms.focus:
-                focus = _focus_coverage(terms.focus, tokens | words.heading, context_tokens)
-                focus_here = _focus_coverage(terms.focus, tokens, frozenset())  # in the sentence itself
+                focus = _focus_coverage(terms.focus, words.with_heading[i], context_tokens,
+                                        asked_points, words.points_with_heading[i])
+                focus_here = _focus_coverage(terms.focus, tokens, frozenset(),  # in the sentence itself
+                                             asked_points, words.points[i])
             else:
                 focus = focus_here = 1.0
             # a sentence on another end point than the question's does not answer it
-            named_points = end_points(tokens) if terms.end_points else set()
-            other_end_point = (rules.on("other-end-point") and bool(named_points - terms.end_points)
+            named_points = words.points[i] if terms.end_points else set()
+            other_end_point = (other_end_point_on and bool(named_points - terms.end_points)
                                and not (named_points & terms.end_points))
             if other_end_point:
                 focus = 0.0
-            missing = (sum(w for t, w in terms.asked.items() if t not in tokens and t not in nearby) / asked_total
-                       if asked_total else 0.0)
+            missing = sum(w for t, w in absent if t not in tokens) / asked_total if asked_total else 0.0
             candidate = Candidate(
                 chunk=chunk, index=i, sentence=sentence, score=0.0,
                 dense=dense_of[i] if i < len(dense_of) else 0.0,
                 coverage=coverage, context_coverage=context_cov, focus=focus,
-                type_match=_matches_type(terms.wants, sentence.text, chunk), entity_ok=entity_ok, covered=covered,
+                type_match=(_matches_type(terms.wants, sentence.text, chunk, words.kinds[i]) if type_of is None
+                            else type_of[held] if (held := words.kinds[i]) in type_of
+                            else type_of.setdefault(held, _matches_type(terms.wants, sentence.text, chunk, held))),
+                entity_ok=entity_ok, covered=covered,
                 about=about,
                 attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank, missing=missing, focus_here=focus_here,
-                unit_ok=not terms.units or any(holds_unit(u, sentence.text) for u in terms.units),
+                unit_ok=not units or any(_holds(u, sentence.text, words.kinds[i]) for u in units),
                 # of two sentences of one passage, the one naming what is asked about ("Patel is ...")
-                names_here=(sum(1 for e in terms.entities if any(t in tokens or t in speaker for t in distinctive_tokens(e)))
+                names_here=(sum(1 for ts in entity_tokens if any(t in tokens or t in speaker for t in ts))
                             / len(terms.entities)) if terms.entities else 0.0,
             )
             if terms.qualifiers:
                 # a sentence that leans on the one before it ("These patients...") shares its subgroup
-                said = tokens | words.heading | (words.sentences[i - 1] if i and _LEANS_BACK.search(sentence.text)
-                                                 else frozenset())
+                said = tokens | words.heading | (words.sentences[i - 1] if i and words.leans_back[i] else frozenset())
                 candidate.subgroups = frozenset(g for g in terms.qualifiers if g <= said)
                 # a passage set in the subgroup by what comes before it ("these patients" of a
                 # high-risk cohort) need not repeat it, unless it also speaks of another subgroup
@@ -154,8 +167,7 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
             # "Which Texas hospital...": a sentence naming other hospitals (trials, organisations) and
             # none of those asked about is about them, whatever else it shares with the question
             candidate.about_other = other_end_point or (
-                rules.on("about-other") and candidate.names_here == 0 and bool(terms.entities)
-                and any(" " in n and n not in lexicon.people_keys for n in words.sentence_names[i]))
+                about_other_on and candidate.names_here == 0 and bool(terms.entities) and words.names_other[i])
             candidate.score = _score(candidate, weights, terms.known_share)
             candidates.append(candidate)
     candidates.sort(key=lambda c: c.score, reverse=True)
@@ -188,15 +200,21 @@ def _score(c: "Candidate", w: Weights, known_share: float = 1.0) -> float:
 
 
 
-def _focus_coverage(focus: dict[str, float], sentence_tokens: set[str], passage_tokens: set[str]) -> float:
+def _focus_coverage(focus: dict[str, float], sentence_tokens: set[str], passage_tokens: set[str],
+                    asked_points: set[str] | None = None, named: set[str] | None = None) -> float:
     """Share of the focus held. A statistic asked for ("median", "hazard ratio") must be in the
     sentence itself; the end point it is about ("PFS") may be set by the passage around it, unless
-    the sentence reports another end point ("median PFS" does not answer "median OS")."""
+    the sentence reports another end point ("median PFS" does not answer "median OS").
+
+    ``asked_points`` / ``named``: ``end_points`` of the focus / of ``sentence_tokens``, when the caller
+    has them already (they are computed here otherwise)."""
     if not focus:
         return 1.0
-    asked_points = end_points(set(focus))
+    if asked_points is None:
+        asked_points = end_points(set(focus))
     if asked_points:
-        named = end_points(sentence_tokens)
+        if named is None:
+            named = end_points(sentence_tokens)
         other_point = bool(named - asked_points) and bool(asked_points - named)
     else:
         other_point = False
@@ -219,6 +237,14 @@ class PassageWords:
     sentences: tuple[frozenset[str], ...]
     names: frozenset[str]  # what the passage is about: its own names, or those of the passage it follows
     sentence_names: tuple[frozenset[str], ...] = ()  # the known names each sentence spells
+    # per sentence, what every turn would otherwise work out again from its text: its tokens with the
+    # heading's, the end points those and its own tokens name, and the kinds of answer it holds
+    with_heading: tuple[frozenset[str], ...] = ()
+    points: tuple[frozenset[str], ...] = ()
+    points_with_heading: tuple[frozenset[str], ...] = ()
+    kinds: tuple[frozenset[str], ...] = ()
+    leans_back: tuple[bool, ...] = ()  # the sentence leans on the one before it (``_LEANS_BACK``)
+    names_other: tuple[bool, ...] = ()  # it names a known many-word thing that is not a person
 
 
 _WORDS_CACHE: dict[tuple[int, str], PassageWords] = {}
@@ -254,6 +280,14 @@ def _passage_words(chunk: Chunk, catalog: Catalog, lexicon) -> PassageWords:
         sentence_names=tuple(frozenset(names_in(s.text, lexicon.names_by_doc.get(chunk.doc_id, frozenset())))
                              for s in chunk.sentences),
     )
+    with_heading = tuple(tokens | words.heading for tokens in words.sentences)
+    words = replace(words, with_heading=with_heading,
+                    points=tuple(frozenset(end_points(tokens)) for tokens in words.sentences),
+                    points_with_heading=tuple(frozenset(end_points(tokens)) for tokens in with_heading),
+                    kinds=tuple(_kinds_held(s.text, chunk) for s in chunk.sentences),
+                    leans_back=tuple(bool(_LEANS_BACK.search(s.text)) for s in chunk.sentences),
+                    names_other=tuple(any(" " in n and n not in lexicon.people_keys for n in names)
+                                      for names in words.sentence_names))
     if len(_WORDS_CACHE) >= _WORDS_CACHE_MAX:
         _WORDS_CACHE.clear()
     _WORDS_CACHE[key] = words
@@ -289,10 +323,27 @@ def _type_bonus(c: "Candidate") -> float:
     return _TYPE_BONUS.get(c.type_match, 0.0)
 
 
-def _matches_type(wants: set[str], text: str, chunk: Chunk) -> str | None:
-    """The strongest wanted answer type this sentence holds, if any."""
+def _kinds_held(text: str, chunk: Chunk) -> frozenset[str]:
+    """Every kind of answer (``_matches_type``'s checks and each unit) the sentence ``text`` of
+    ``chunk`` holds: worked out once per sentence, not once per turn."""
+    kinds = {"reference", "bibliography", "person", "date", "number", *UNIT_KINDS}
+    return frozenset(k for k in kinds if _holds_kind(k, text, chunk))
+
+
+def _holds(kind: str, text: str, held: frozenset[str] | None) -> bool:
+    """Whether ``text`` has a number in the unit ``kind``; ``held``: its precomputed kinds."""
+    return kind in held if held is not None and kind in UNIT_KINDS else holds_unit(kind, text)
+
+
+def _matches_type(wants: set[str], text: str, chunk: Chunk, held: frozenset[str] | None = None) -> str | None:
+    """The strongest wanted answer type this sentence holds, if any (``held``: its kinds from
+    ``_kinds_held``, when known)."""
     if not wants:
         return None
+    if held is not None:
+        # a kind ``_kinds_held`` does not know (none today) is checked on the text
+        found = [w for w in sorted(wants) if (w in held if w in _PRECOMPUTED else _holds_kind(w, text, chunk))]
+        return max(found, key=_TYPE_BONUS.get) if found else None
     checks = {  # evaluated only for the kinds wanted: this runs for every candidate sentence
         "reference": lambda: chunk.kind == "reference",
         "bibliography": lambda: chunk.kind == "reference",
@@ -301,8 +352,25 @@ def _matches_type(wants: set[str], text: str, chunk: Chunk) -> str | None:
         "date": lambda: bool(_MONTH.search(text)),
         "number": lambda: bool(_DIGIT.search(text)),
     }
-    held = [w for w in wants if (checks[w]() if w in checks else holds_unit(w, text))]
+    # in a fixed order: of two kinds worth the same ("reference", "bibliography"), the trace names one
+    # and the same whatever the set's hash order in this process
+    held = [w for w in sorted(wants) if (checks[w]() if w in checks else holds_unit(w, text))]
     return max(held, key=_TYPE_BONUS.get) if held else None
 
 
 _DIGIT = re.compile(r"\d")
+
+def _holds_kind(kind: str, text: str, chunk: Chunk) -> bool:
+    """Whether the sentence ``text`` of ``chunk`` holds an answer of ``kind`` (see ``_matches_type``)."""
+    if kind in ("reference", "bibliography"):
+        return chunk.kind == "reference"
+    if kind == "person":
+        return bool((chunk.speaker and chunk.speaker in text) or _AUTHOR_LIST.search(text) or _CREDENTIAL.search(text))
+    if kind == "date":
+        return bool(_MONTH.search(text))
+    if kind == "number":
+        return bool(_DIGIT.search(text))
+    return holds_unit(kind, text)
+
+
+_PRECOMPUTED = frozenset({"reference", "bibliography", "person", "date", "number", *UNIT_KINDS})
