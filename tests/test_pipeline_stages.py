@@ -273,21 +273,45 @@ def test_combining_parts_renumbers_citations_and_quotes_a_shared_sentence_once()
     assert combined.confidence == 0.5
 
 
+@pytest.fixture(scope="module")
+def always_synonyms(synonyms_pipeline_of):
+    return synonyms_pipeline_of(1.01)  # stand-ins for every question, whatever its coverage
+
+
+@pytest.fixture(scope="module")
+def synonyms_pipeline_of(synthetic):
+    def make(below: float):
+        settings = replace(synthetic.settings, synonyms_below_coverage=below)
+        return synthetic.with_pipeline(replace(synthetic.pipeline, settings=settings))
+    return make
+
+
 @pytest.mark.parametrize("question, searched", [
     ("What was the main goal measured in KESTREL 2019-04?", "primary"),
 ])
-def test_everyday_words_are_also_searched_as_the_documents_words(synthetic, question, searched):
-    answer = synthetic.ask(question)
+def test_everyday_words_are_also_searched_as_the_documents_words(always_synonyms, question, searched):
+    answer = always_synonyms.ask(question)
     assert searched in answer.trace["expansions"]
     assert answer.rewritten_query == question  # what the person sees is their question, not the expansion
     assert not answer.abstained and "overall response rate" in answer.answer
-    off = synthetic.with_pipeline(replace(synthetic.pipeline, rules=Rules(frozenset({"synonyms"}))))
+    off = always_synonyms.with_pipeline(replace(always_synonyms.pipeline, rules=Rules(frozenset({"synonyms"}))))
     assert "overall response rate" not in off.ask(question).answer
 
 
-def test_tiredness_is_searched_as_fatigue_and_words_the_document_uses_are_left_alone(synthetic):
-    assert "fatigue" in synthetic.ask("Was there more tiredness with the combination?").trace["expansions"]
-    assert synthetic.ask("What was the objective response rate with zorbatinib?").trace["expansions"] == []
+def test_tiredness_is_searched_as_fatigue_and_words_the_document_uses_are_left_alone(always_synonyms):
+    assert "fatigue" in always_synonyms.ask("Was there more tiredness with the combination?").trace["expansions"]
+    assert always_synonyms.ask("What was the objective response rate with zorbatinib?").trace["expansions"] == []
+
+
+@pytest.mark.parametrize("question, plain", [
+    ("Did folks feel more tiredness and weariness on it?", True),  # none of its weight in the document's words
+    ("Did people get tired a lot on the two drugs?", True),
+    ("Was there more tiredness with the combination?", False),  # mostly the document's words already
+    ("What was the main goal measured in KESTREL 2019-04?", False),
+])
+def test_stand_ins_are_searched_only_for_a_question_mostly_in_other_words(synthetic, question, plain):
+    assert synthetic.settings.synonyms_below_coverage == 0.5
+    assert bool(synthetic.ask(question).trace["expansions"]) is plain
 
 
 @pytest.mark.parametrize("question, person", [

@@ -16,7 +16,7 @@ from assistant.inputs import Turn
 from assistant.language import pattern
 from assistant.pipeline.compose import Composed, ExtractiveComposer, abstention
 from assistant.pipeline.decide import decide, not_a_question
-from assistant.pipeline.question import QueryTerms, entities
+from assistant.pipeline.question import QueryTerms, entities, lexical_coverage
 from assistant.pipeline.retrieve import HybridRetriever, Retrieved, candidate_passages, documents_to_try, helper_result
 from assistant.pipeline.rewrite import RuleRewriter
 from assistant.pipeline.rules import Rules
@@ -150,7 +150,10 @@ class Pipeline:
             search = query
             if self.synonyms is not None and self.rules.on("synonyms"):
                 with trace.stage("synonyms"):
-                    added = self.synonyms.expansions(part)
+                    # only for a question mostly in other words than the document's: where its words
+                    # already match, stand-ins only blur the ranking
+                    plain = lexical_coverage(part, self.catalog.lexical) < settings.synonyms_below_coverage
+                    added = self.synonyms.expansions(part) if plain else []
                 if added:
                     trace.expansions.extend(added)
                     search = f"{query} {' '.join(added)}"
