@@ -68,6 +68,9 @@ class Assistant:
         self.catalog = catalog
         self.lexicon = lexicon if lexicon is not None else build_lexicon(catalog)
         self.pipeline = pipeline or Pipeline.default(settings, catalog, store, embedder, self.lexicon)
+        if composer is not None and self.pipeline.llm_composer is None:
+            # the model words answers (and, unless ASSISTANT_LLM_REWRITE is off, condenses queries) in the pipeline
+            self.pipeline = self.pipeline.with_model(composer, settings)
 
     def with_pipeline(self, pipeline: Pipeline) -> "Assistant":
         """The same open index and model answering through another pipeline (baselines, ablations)."""
@@ -148,22 +151,18 @@ class Assistant:
             see_also=composed.see_also,
             confidence=composed.confidence,
             trace=trace.to_dict(),
-        ), started)
+            composer=composed.composer,
+            guard=composed.guard,
+        ), started, composed.model_error)
 
-    def _with_composer(self, answer: Answer, started: float) -> Answer:
-        """The model's wording of a non-abstained answer when a composer is set and the guard passes it;
-        otherwise the extractive answer as it is. A model that is down or slow never fails the turn."""
-        if self.composer is None or answer.abstained or not answer.citations:
+    def _with_composer(self, answer: Answer, started: float, model_error: str | None = None) -> Answer:
+        """The answer as the pipeline's LLM compose stage left it (the model's wording if the guard passed
+        it, else the extractive answer); a model outage is logged once, and its end once."""
+        if self.composer is None or answer.guard is None:  # no model, or it was not asked (abstained)
             return answer
-        from assistant.pipeline.evidence import evidence_from_citations
-        from assistant.pipeline.llm import guarded_answer
-
-        outcome = guarded_answer(self.composer, answer.rewritten_query, evidence_from_citations(answer.citations),
-                                 answer.answer)
-        if outcome.error and not self._model_failing:
-            log.warning("LLM composer unavailable, answering extractively until it is back: %s", outcome.error)
-        elif not outcome.error and self._model_failing:
+        if model_error and not self._model_failing:
+            log.warning("LLM composer unavailable, answering extractively until it is back: %s", model_error)
+        elif not model_error and self._model_failing:
             log.warning("LLM composer reachable again (%r)", self.composer)
-        self._model_failing = outcome.error is not None
-        return replace(answer, answer=outcome.text, composer=outcome.composer, guard=outcome.guard.to_dict(),
-                       latency_ms=(time.perf_counter() - started) * 1000)
+        self._model_failing = model_error is not None
+        return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
