@@ -81,3 +81,21 @@ def test_clean_rewrite_takes_the_first_line_without_label_or_quotes(reply, expec
 def test_clean_rewrite_cuts_a_long_reply_at_a_word():
     cleaned = clean_rewrite("word " * 200)
     assert len(cleaned) <= MAX_REWRITE_CHARS and cleaned.endswith("word")
+
+
+def test_a_rewrite_that_states_a_number_nobody_said_is_an_answer_not_a_query():
+    history = [Turn("user", "What was the median PFS in the 2014-01 study?"), Turn("assistant", "It was 20.3 months [1].")]
+    assert condense.added_numbers("The overall response rate in that study was 0.2%.", "And the ORR?", history) == ["0.2"]
+    assert condense.added_numbers("What was the ORR in the 2014-01 study after 20.3 months?", "And the ORR?", history) == []
+
+
+def test_refusal_names_the_first_reason_a_rewrite_cannot_be_searched():
+    rule_query = "What was the median OS? (Alliance A061202)"
+    assert condense.refusal("what was the median OS?  (alliance A061202).", rule_query, "And the median OS?", []) \
+        == "the same as the rule rewrite"
+    assert condense.refusal("The median OS is 78.6%.", rule_query, "And the median OS?", []) \
+        == "it leaves out Alliance A061202"  # the rules resolved what "it" is; the model dropped it
+    assert condense.refusal("The median OS in Alliance A061202 was 78.6%.", rule_query, "And the median OS?", []) \
+        == "it states 78.6, which the conversation does not: an answer, not a query"
+    assert condense.refusal("What was the median overall survival in Alliance A061202?", rule_query,
+                            "And the median OS?", []) is None

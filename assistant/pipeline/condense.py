@@ -4,7 +4,9 @@ Order (measured on the dev split, docs/llm.md): the rule rewrite always runs fir
 whenever it answers. Only when it abstains for want of evidence, on a follow-up (there is history) or a
 plain-language question (little of it in the index's words: ``question.lexical_coverage``), is the model
 asked for a standalone query; that query is searched and is used only when its evidence passes the
-same decide stage, and only when it keeps every name the person wrote.
+same decide stage, and only when it is a query and not an answer: it keeps every name of the rule
+rewrite (what the person wrote and what the rules resolved "it" to) and states no number the question and
+the conversation do not (a small model asked to rewrite sometimes answers instead, inventing the figure).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from assistant.inputs import Turn
+from assistant.pipeline.citations import unsupported_numbers
 from assistant.pipeline.question import GLOSSARY, entities, lexical_coverage
 
 # Below this share of the question's weight in words the index uses, a question is "plain language":
@@ -58,3 +61,21 @@ def dropped_names(question: str, query: str) -> list[str]:
     lowered = " ".join(query.lower().split())
     return [name for name in entities(question)
             if name.lower() not in lowered and GLOSSARY.get(name.lower(), "\0") not in lowered]
+
+
+def added_numbers(query: str, question: str, history: Sequence[Turn], rule_query: str = "") -> list[str]:
+    """Numbers in the model's ``query`` that neither ``question``, the conversation nor the rule rewrite states."""
+    return unsupported_numbers(query, [question, rule_query, *(t.content for t in history)])
+
+
+def refusal(proposed: str, rule_query: str, question: str, history: Sequence[Turn]) -> str | None:
+    """Why the model's ``proposed`` query may not replace ``rule_query`` before it is even searched, or None."""
+    if same_query(proposed, rule_query):
+        return "the same as the rule rewrite"
+    dropped = dropped_names(rule_query, proposed)
+    if dropped:
+        return f"it leaves out {', '.join(dropped)}"
+    added = added_numbers(proposed, question, history, rule_query)
+    if added:
+        return f"it states {', '.join(added)}, which the conversation does not: an answer, not a query"
+    return None

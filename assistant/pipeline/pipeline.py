@@ -192,11 +192,9 @@ class Pipeline:
                 return query, composed, {"tried": True, "why": why, "query": None, "used": False,
                                          "reason": "model error: the rule rewrite stands", "error": str(exc)}
         note = {"tried": True, "why": why, "query": proposed, "used": False}
-        if condense.same_query(proposed, query):
-            return query, composed, {**note, "reason": "the same as the rule rewrite"}
-        dropped = condense.dropped_names(part, proposed)
-        if dropped:
-            return query, composed, {**note, "reason": f"it leaves out {', '.join(dropped)}"}
+        refused = condense.refusal(proposed, query, part, context)
+        if refused:
+            return query, composed, {**note, "reason": refused}
         kept = (trace.documents, trace.candidates, trace.decision)
         candidate = self._answer_query(part, proposed, scope, trace, settings)
         if candidate.abstained:
