@@ -104,6 +104,9 @@ def run(args: argparse.Namespace, command: str) -> int:
     (args.out / "report.json").write_text(json.dumps(combined, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     write_split_markdown(combined, args.out / "report.md")
     print(split_headline_table(reports))
+    for split, report in reports.items():
+        if report.get("composer"):
+            print(f"\n{split}:\n" + composer_table(report))
     print(f"\nwrote {args.out}/report.md, report.json and each split's outputs in {args.out}/dev, {args.out}/test")
     return 0
 

@@ -125,6 +125,9 @@ def write_split_markdown(combined: Mapping, path: Path) -> None:
               split_kind_table(reports, "right"), ""]
     parts += ["## Answer accuracy per kind", "", split_kind_table(reports, "answer_accuracy"), ""]
     for split, report in reports.items():
+        if report.get("composer"):
+            parts += [f"## LLM composer behind the grounding guard ({split})", "", composer_table(report), ""]
+    for split, report in reports.items():
         wrong = report["wrong"][main]
         parts += [f"- {main} wrong on {split} ({len(wrong)}): {', '.join(wrong) or '-'}"]
     parts.append("")
