@@ -4,8 +4,8 @@
 (report.md, report.json) at DIR with the two side by side and the gap between them.
 
 ``--llm`` adds the assistant with the LLM composer (ASSISTANT_LLM_URL or ``--llm-url``) as the first
-system, beside the extractive one, and its composer statistics; the model also rewrites questions the
-rules could not answer unless ``--no-llm-rewrite`` (or ASSISTANT_LLM_REWRITE=0).
+system, beside the extractive one, and its composer statistics; with ``--llm-rewrite`` (or
+ASSISTANT_LLM_REWRITE=1) the model also rewrites questions the rules could not answer.
 
 Errors become one line on stderr and exit code 1 (a traceback with ASSISTANT_DEBUG=1).
 """
@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also answer with the LLM composer behind the grounding guard (column assistant-llm)")
     parser.add_argument("--llm-url", help="OpenAI-compatible base URL for --llm (env ASSISTANT_LLM_URL)")
     parser.add_argument("--llm-model", help="model name for --llm (env ASSISTANT_LLM_MODEL)")
-    parser.add_argument("--no-llm-rewrite", action="store_true",
-                        help="with --llm: never ask the model to rewrite a question (env ASSISTANT_LLM_REWRITE=0)")
+    parser.add_argument("--llm-rewrite", action=argparse.BooleanOptionalAction, default=None,
+                        help="with --llm: also let the model rewrite questions the rules could not answer, or "
+                             "never (env ASSISTANT_LLM_REWRITE; off by default)")
     parser.add_argument("--data-dir", help="where the index lives (env ASSISTANT_DATA_DIR); built there if missing")
     return parser
 
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace, command: str) -> int:
 
     runs = _runs(args)  # a malformed file fails before the model loads
     settings = load_settings(data_dir=args.data_dir, llm_url=args.llm_url, llm_model=args.llm_model,
-                             llm_rewrite=False if args.no_llm_rewrite else None)
+                             llm_rewrite=args.llm_rewrite)
     if args.llm and not settings.llm_url:
         raise InputError("--llm needs a model: set ASSISTANT_LLM_URL or pass --llm-url "
                          "(an OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1).")

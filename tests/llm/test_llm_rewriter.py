@@ -35,9 +35,28 @@ def note_of(answer) -> dict:
 
 
 def test_the_setting_reads_defaults_then_env_then_flags():
-    assert load_settings(env={}).llm_rewrite is True
-    assert load_settings(env={"ASSISTANT_LLM_REWRITE": "0"}).llm_rewrite is False
-    assert load_settings(env={"ASSISTANT_LLM_REWRITE": "0"}, llm_rewrite=True).llm_rewrite is True
+    assert load_settings(env={}).llm_rewrite is False
+    assert load_settings(env={"ASSISTANT_LLM_REWRITE": "1"}).llm_rewrite is True
+    assert load_settings(env={"ASSISTANT_LLM_REWRITE": "1"}, llm_rewrite=False).llm_rewrite is False
+
+
+def test_the_eval_flag_turns_it_on_or_off():
+    from eval.__main__ import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["--qa", "q.jsonl", "--out", "o"]).llm_rewrite is None  # env or default decides
+    assert parse(["--qa", "q.jsonl", "--out", "o", "--llm-rewrite"]).llm_rewrite is True
+    assert parse(["--qa", "q.jsonl", "--out", "o", "--no-llm-rewrite"]).llm_rewrite is False
+
+
+def test_with_the_setting_on_the_assistant_gets_the_models_rewriter(assistant, llm_settings, composer):
+    from assistant.service import Assistant
+
+    on = Assistant(replace(llm_settings, llm_rewrite=True), assistant.embedder, assistant.store, assistant.catalog,
+                   composer=composer)
+    assert on.pipeline.llm_rewriter is not None and on.pipeline.llm_composer is composer
+    default = Assistant(llm_settings, assistant.embedder, assistant.store, assistant.catalog, composer=composer)
+    assert default.pipeline.llm_rewriter is None  # off by default
 
 
 def test_the_models_rewrite_is_used_only_when_its_evidence_passes_decide(assistant, llm_settings, history):
