@@ -69,6 +69,9 @@ class Assistant:
         self.catalog = catalog
         self.lexicon = lexicon if lexicon is not None else build_lexicon(catalog)
         self.pipeline = pipeline or Pipeline.default(settings, catalog, store, embedder, self.lexicon)
+        if composer is not None and self.pipeline.llm_composer is None:
+            # the model words answers (and, unless ASSISTANT_LLM_REWRITE is off, condenses queries) in the pipeline
+            self.pipeline = self.pipeline.with_model(composer, settings)
 
     def with_pipeline(self, pipeline: Pipeline) -> "Assistant":
         """The same open index and model answering through another pipeline (baselines, ablations)."""
@@ -133,15 +136,12 @@ class Assistant:
             StoreUnavailableError: Chroma cannot be reached.
         """
         started = time.perf_counter()
-        answer = self._extractive(question, history, documents, started)
-        if not self._offers_to_model(answer):
-            return answer
-        from assistant.pipeline.evidence import evidence_from_citations
-        from assistant.pipeline.llm import guarded_answer
-
-        outcome = guarded_answer(self.composer, answer.rewritten_query, evidence_from_citations(answer.citations),
-                                 answer.answer)
-        return self._with_outcome(answer, outcome, started)
+        # the pipeline's last stage words the answer with the model, behind the guard, when one is set
+        answer, model_error = self._answer(question, history, documents, started, compose_with_model=True)
+        if answer.guard is not None:  # the model was asked
+            self._note_model(model_error)
+            answer = replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
+        return answer
 
     def ask_streaming(self, question: str, history: list | None = None, documents=None) -> "AnswerStream":
         """Answer ``question`` as ``ask`` does, with the model's wording streamed as it is checked.
@@ -156,13 +156,17 @@ class Assistant:
             InputError / StoreUnavailableError: as ``ask``, here and not while iterating.
         """
         started = time.perf_counter()
-        return AnswerStream(self, self._extractive(question, history, documents, started), started)
+        extractive, _ = self._answer(question, history, documents, started, compose_with_model=False)
+        return AnswerStream(self, extractive, started)
 
-    def _extractive(self, question: str, history: list | None, documents, started: float) -> Answer:
+    def _answer(self, question: str, history: list | None, documents, started: float,
+                compose_with_model: bool) -> tuple[Answer, str | None]:
+        """One pipeline run: the answer, and the model's error if it was asked and failed.
+        ``compose_with_model=False``: the verified extractive answer (the caller streams the wording)."""
         question = validate_question(question, self.settings.max_question_chars)
         turns = clean_history(history, self.settings.max_history_messages, self.settings.max_history_chars)
         scope = self.scope(documents)
-        composed, trace = self.pipeline.run(question, turns, scope)
+        composed, trace = self.pipeline.run(question, turns, scope, compose_with_model=compose_with_model)
         return Answer(
             question=question,
             rewritten_query=trace.query,
@@ -174,7 +178,9 @@ class Assistant:
             see_also=composed.see_also,
             confidence=composed.confidence,
             trace=trace.to_dict(),
-        )
+            composer=composed.composer,
+            guard=composed.guard,
+        ), composed.model_error
 
     def _offers_to_model(self, answer: Answer) -> bool:
         """Whether the model is asked to word ``answer``: a composer is set and there is cited evidence."""
@@ -186,13 +192,17 @@ class Assistant:
 
         A model that is down or slow never fails the turn; its outage is logged once, and its return once.
         """
-        if outcome.error and not self._model_failing:
-            log.warning("LLM composer unavailable, answering extractively until it is back: %s", outcome.error)
-        elif not outcome.error and self._model_failing:
-            log.warning("LLM composer reachable again (%r)", self.composer)
-        self._model_failing = outcome.error is not None
+        self._note_model(outcome.error)
         return replace(answer, answer=outcome.text, composer=outcome.composer, guard=outcome.guard.to_dict(),
                        latency_ms=(time.perf_counter() - started) * 1000)
+
+    def _note_model(self, error: str | None) -> None:
+        """Log the model's outage once, and its return once (the one place that tracks it)."""
+        if error and not self._model_failing:
+            log.warning("LLM composer unavailable, answering extractively until it is back: %s", error)
+        elif not error and self._model_failing:
+            log.warning("LLM composer reachable again (%r)", self.composer)
+        self._model_failing = error is not None
 
 
 @dataclass(frozen=True)

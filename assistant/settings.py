@@ -68,7 +68,11 @@ class Settings:
     llm_url: str | None = None  # an OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1 (Ollama)
     llm_model: str = "default"  # the model name the server knows (llama.cpp's server accepts any)
     llm_api_key: str = field(default="", repr=False)  # env ASSISTANT_LLM_API_KEY only: never a flag, never shown
-    llm_timeout_s: float = 20.0
+    llm_timeout_s: float = 20.0  # each call to the model (a rewrite, an answer); then the rule/extractive result
+    # with a model configured, a follow-up or plain-language question the rules could not answer is also
+    # condensed by the model into a standalone query (used only if its evidence passes decide). Off by
+    # default: on the dev split it changed no answer (SmolLM2), so it has not earned its latency; docs/llm.md
+    llm_rewrite: bool = False
 
     @property
     def chroma_dir(self) -> Path:

@@ -4,7 +4,8 @@
 (report.md, report.json) at DIR with the two side by side and the gap between them.
 
 ``--llm`` adds the assistant with the LLM composer (ASSISTANT_LLM_URL or ``--llm-url``) as the first
-system, beside the extractive one, and its composer statistics.
+system, beside the extractive one, and its composer statistics; with ``--llm-rewrite`` (or
+ASSISTANT_LLM_REWRITE=1) the model also rewrites questions the rules could not answer.
 
 Errors become one line on stderr and exit code 1 (a traceback with ASSISTANT_DEBUG=1).
 """
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also answer with the LLM composer behind the grounding guard (column assistant-llm)")
     parser.add_argument("--llm-url", help="OpenAI-compatible base URL for --llm (env ASSISTANT_LLM_URL)")
     parser.add_argument("--llm-model", help="model name for --llm (env ASSISTANT_LLM_MODEL)")
+    parser.add_argument("--llm-rewrite", action=argparse.BooleanOptionalAction, default=None,
+                        help="with --llm: also let the model rewrite questions the rules could not answer, or "
+                             "never (env ASSISTANT_LLM_REWRITE; off by default)")
     parser.add_argument("--data-dir", help="where the index lives (env ASSISTANT_DATA_DIR); built there if missing")
     return parser
 
@@ -52,7 +56,8 @@ def run(args: argparse.Namespace, command: str) -> int:
     from assistant.settings import load_settings
 
     runs = _runs(args)  # a malformed file fails before the model loads
-    settings = load_settings(data_dir=args.data_dir, llm_url=args.llm_url, llm_model=args.llm_model)
+    settings = load_settings(data_dir=args.data_dir, llm_url=args.llm_url, llm_model=args.llm_model,
+                             llm_rewrite=args.llm_rewrite)
     if args.llm and not settings.llm_url:
         raise InputError("--llm needs a model: set ASSISTANT_LLM_URL or pass --llm-url "
                          "(an OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1).")
@@ -78,7 +83,8 @@ def run(args: argparse.Namespace, command: str) -> int:
             with_model = Assistant(settings, assistant.embedder, assistant.store, assistant.catalog,
                                    composer=LLMComposer(settings))
             systems.insert(0, AssistantSystem(with_model, name="assistant-llm"))
-            meta["llm"] = {"url": settings.llm_url, "model": settings.llm_model, "timeout_s": settings.llm_timeout_s}
+            meta["llm"] = {"url": settings.llm_url, "model": settings.llm_model, "timeout_s": settings.llm_timeout_s,
+                           "rewrite": settings.llm_rewrite}
         if args.baselines:
             from corpus.documents import load_documents
             from eval.baselines import build_baselines
@@ -99,6 +105,9 @@ def run(args: argparse.Namespace, command: str) -> int:
     (args.out / "report.json").write_text(json.dumps(combined, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     write_split_markdown(combined, args.out / "report.md")
     print(split_headline_table(reports))
+    for split, report in reports.items():
+        if report.get("composer"):
+            print(f"\n{split}:\n" + composer_table(report))
     print(f"\nwrote {args.out}/report.md, report.json and each split's outputs in {args.out}/dev, {args.out}/test")
     return 0
 

@@ -125,6 +125,9 @@ def write_split_markdown(combined: Mapping, path: Path) -> None:
               split_kind_table(reports, "right"), ""]
     parts += ["## Answer accuracy per kind", "", split_kind_table(reports, "answer_accuracy"), ""]
     for split, report in reports.items():
+        if report.get("composer"):
+            parts += [f"## LLM composer behind the grounding guard ({split})", "", composer_table(report), ""]
+    for split, report in reports.items():
         wrong = report["wrong"][main]
         parts += [f"- {main} wrong on {split} ({len(wrong)}): {', '.join(wrong) or '-'}"]
     parts.append("")
@@ -141,10 +144,15 @@ def composer_table(report: dict) -> str:
             ("Answers shown in the model's words", "composed_by_model"),
             ("Share of all answers composed by the model", "share_composed"),
             ("Share of offered answers that passed the guard", "share_of_offered_composed"),
-            ("Unsupported numbers shown to the user", "unsupported_numbers_shown")]
+            ("Unsupported numbers shown to the user", "unsupported_numbers_shown"),
+            ("Model rewrites tried", "model_rewrites_tried"),
+            ("Model rewrites used (their evidence passed decide)", "model_rewrites_used"),
+            ("Answers from a model rewrite that were right", "answers_from_model_rewrite_right")]
     lines = ["| LLM composer | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for label, key in rows:
-        cells = [format_value("unsupported_numbers" if isinstance(composers[n][key], int) else key, composers[n][key])
+        if not any(key in composers[n] for n in names):  # a report written before the key existed
+            continue
+        cells = [format_value("unsupported_numbers" if isinstance(composers[n].get(key), int) else key, composers[n].get(key))
                  for n in names]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     kinds = list(dict.fromkeys(k for n in names for k in composers[n]["rejections_by_reason"]))

@@ -140,7 +140,8 @@ def evaluate(items: Sequence[QAItem], predictions: dict[str, list[dict]],
 
 def composer_summary(predictions: Sequence[dict], scores: Sequence[ItemScore]) -> dict:
     """For a system with an LLM composer: how many answers the model wrote, why the guard rejected the
-    rest (answers per kind of reason), and the unsupported numbers in the text people were shown."""
+    rest (answers per kind of reason), the unsupported numbers in the text people were shown, and how
+    often the model's rewrite was tried and used (and how many of the answers it gave were right)."""
     from assistant.pipeline.guard import reason_kind
 
     offered = [p for p in predictions if p.get("guard")]  # answers the model was asked to word
@@ -151,6 +152,9 @@ def composer_summary(predictions: Sequence[dict], scores: Sequence[ItemScore]) -
             for kind in dict.fromkeys(reason_kind(r) for r in p["guard"]["reasons"]):
                 rejections[kind] = rejections.get(kind, 0) + 1
     shown_unsupported = sum(len(s.unsupported_numbers) for p, s in zip(predictions, scores) if p.get("composer") == "llm")
+    notes = [n for p in predictions for n in ((p.get("trace") or {}).get("model_rewrite") or [])]
+    rewritten = {i for i, p in enumerate(predictions)
+                 if any(n.get("used") for n in (p.get("trace") or {}).get("model_rewrite") or [])}
     return {
         "answers": len(predictions),
         "offered_to_model": len(offered),
@@ -160,6 +164,10 @@ def composer_summary(predictions: Sequence[dict], scores: Sequence[ItemScore]) -
         "rejections_by_reason": dict(sorted(rejections.items(), key=lambda kv: (-kv[1], kv[0]))),
         "unsupported_numbers_shown": sum(len(s.unsupported_numbers) for s in scores),
         "unsupported_numbers_in_model_text_shown": shown_unsupported,
+        "model_rewrites_tried": sum(1 for n in notes if n.get("tried")),
+        "model_rewrites_used": sum(1 for n in notes if n.get("used")),
+        "answers_from_model_rewrite_right": sum(1 for i, s in enumerate(scores) if i in rewritten and s.right),
+        "answers_from_model_rewrite": len(rewritten),
     }
 
 

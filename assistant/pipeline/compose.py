@@ -30,7 +30,9 @@ class Composed:
     features: dict = field(default_factory=dict)
     ranking: list[str] = field(default_factory=list)  # passages reranked by their best sentence
     reason: str = ""  # why it abstained
-    composer: str = "extractive"
+    composer: str = "extractive"  # who wrote ``text``: "llm" (passed the guard) or "extractive"
+    guard: dict | None = None  # the guard's verdict when the model was asked to word it: {passed, reasons}
+    model_error: str | None = None  # the model's failure (down, timeout), when it was asked and failed
 
 
 class ExtractiveComposer:

@@ -1,8 +1,11 @@
-"""The answering pipeline: rewrite → retrieve → (per document) analyse → score → decide → compose → verify.
+"""The answering pipeline: rewrite → retrieve → (per document) analyse → score → decide → compose → verify
+→ (opt-in) the model's wording behind the grounding guard.
 
 ``Pipeline.run`` answers one turn and returns the composed answer with its ``Trace``. Every stage is
 a part given to the constructor, so a baseline is just a pipeline with other parts
-(``eval/baselines.py``), and a reranker or an LLM composer is one new class.
+(``eval/baselines.py``), and a reranker or an LLM composer is one new class. With a model configured
+(``Pipeline.with_model``) the rewrite stage may also ask it for a standalone query (when, and when its
+query is used: ``condense.py``) and the last stage asks it to word the verified answer (``llm.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from typing import Sequence
 
 from assistant.inputs import Turn
 from assistant.language import pattern
+from assistant.pipeline import condense
 from assistant.pipeline.compose import Composed, ExtractiveComposer, abstention
 from assistant.pipeline.decide import decide, not_a_question
+from assistant.pipeline.llm import ComposerError
 from assistant.pipeline.question import QueryTerms, entities, lexical_coverage
 from assistant.pipeline.retrieve import HybridRetriever, Retrieved, candidate_passages, documents_to_try, helper_result
 from assistant.pipeline.rewrite import RuleRewriter
@@ -23,7 +28,7 @@ from assistant.pipeline.rules import Rules
 from assistant.pipeline.score import Weights, analyse_for, score_candidates
 from assistant.pipeline.spelling import Speller
 from assistant.pipeline.synonyms import Synonyms, load_synonyms
-from assistant.pipeline.types import Composer, Decision, Retriever, Rewriter, Trace
+from assistant.pipeline.types import Composer, Condenser, Decision, ModelComposer, Retriever, Rewriter, Trace
 from assistant.pipeline.verify import GroundingVerifier
 from assistant.settings import Settings
 from index.catalog import Catalog
@@ -107,6 +112,20 @@ class Pipeline:
     # threads for the work of a turn that does not need the query's vector (``_analyse_alongside``);
     # no thread starts before the first turn, and pipelines made with ``replace`` share them
     helpers: ThreadPoolExecutor | None = field(default_factory=lambda: _helper_threads(), repr=False, compare=False)
+    llm_rewriter: Condenser | None = None  # the model's standalone query (condense.py says when it is asked)
+    llm_composer: ModelComposer | None = None  # the model's wording of a verified answer, behind the guard
+    rewrite_policy: str = "on-abstain"  # condense.POLICIES: when the model's rewrite is asked for
+
+    def with_model(self, composer: ModelComposer, settings: Settings | None = None) -> "Pipeline":
+        """This pipeline with the model's wording (``composer``) and, unless ``settings.llm_rewrite`` is
+        off, the model's rewrites (an ``LLMRewriter`` for ``settings``' model)."""
+        settings = settings or self.settings
+        rewriter = self.llm_rewriter
+        if rewriter is None and settings.llm_rewrite and settings.llm_url:
+            from assistant.pipeline.llm import LLMRewriter
+
+            rewriter = LLMRewriter(settings)
+        return replace(self, llm_composer=composer, llm_rewriter=rewriter if settings.llm_rewrite else None)
 
     @classmethod
     def default(cls, settings: Settings, catalog: Catalog, store, embedder: Embedder, lexicon) -> "Pipeline":
@@ -121,9 +140,14 @@ class Pipeline:
                                           lambda token: catalog.lexical.idf(token) is not None, settings.models_dir),
                    helpers=helpers)
 
-    def run(self, question: str, history: Sequence[Turn] = (), scope: frozenset[str] | None = None
-            ) -> tuple[Composed, Trace]:
-        """Answer ``question`` (already validated) after ``history``; ``scope``: the only documents that may answer."""
+    def run(self, question: str, history: Sequence[Turn] = (), scope: frozenset[str] | None = None,
+            compose_with_model: bool = True) -> tuple[Composed, Trace]:
+        """Answer ``question`` (already validated) after ``history``; ``scope``: the only documents that may answer.
+
+        ``compose_with_model``: False returns the verified extractive answer even when a model composer
+        is set (for a caller that streams the model's wording itself, ``llm.stream_guarded``); the
+        model's rewrite is still tried, so the evidence is the same.
+        """
         trace = Trace()
         if self.speller is not None:
             with trace.stage("spelling"):
@@ -144,39 +168,99 @@ class Pipeline:
                 query = self.rewriter.rewrite(part, context)
                 if queries:
                     query = with_earlier_names(query, part, parts[:len(queries)])
+            composed = self._answer_query(part, query, scope, trace, settings)
+            query, composed, note = self._model_rewrite(part, context, query, composed, scope, trace, settings)
+            trace.model_rewrite.append(note)
             queries.append(query)
-            # what is searched and scored: the query plus the document's words for the part's everyday
-            # words (the person still sees the query itself)
-            search = query
-            if self.synonyms is not None and self.rules.on("synonyms"):
-                with trace.stage("synonyms"):
-                    # only for a question mostly in other words than the document's: where its words
-                    # already match, stand-ins only blur the ranking
-                    plain = lexical_coverage(part, self.catalog.lexical) < settings.synonyms_below_coverage
-                    added = self.synonyms.expansions(part) if plain else []
-                if added:
-                    trace.expansions.extend(added)
-                    search = f"{query} {' '.join(added)}"
-            # when the one document that can answer is known already, the question is analysed for it
-            # on a helper thread while this one embeds the query (the model's run releases the GIL)
-            early = self._analyse_alongside(part, search, scope, trace)
-            with trace.stage("retrieve"):
-                retrieved = self._retrieve(search, scope)
-            composed = self._answer(part, search, retrieved, scope, trace, settings,
-                                    helper_result(early, lambda: None))  # None: ``_answer`` analyses here
-            # the passages as the answer stage ranked them, then the rest of the fused list
-            composed.ranking = list(dict.fromkeys(composed.ranking + [r.chunk_id for r in retrieved]))
-            with trace.stage("verify"):
-                passages = candidate_passages(retrieved, self.catalog, settings.candidate_passages)
-                composed = self.verifier.verify(composed, passages)
             answered.append(composed)
             context.append(Turn("user", part))  # a later part may lean on an earlier one ("and what was its HR?")
         trace.query = " | ".join(queries)
         composed = answered[0] if len(answered) == 1 else combine_parts(parts, answered)
+        composed = self._word_with_model(composed, trace, compose_with_model)
         trace.decision = {"abstained": composed.abstained, "reason": composed.reason,
                           "rule": trace.decision.get("rule", ""), "confidence": round(composed.confidence, 4),
                           "composer": composed.composer}
         return composed, trace
+
+    def _answer_query(self, part: str, query: str, scope: frozenset[str] | None, trace: Trace,
+                      settings: Settings) -> Composed:
+        """Retrieve for ``query``, answer ``part`` from what was found, verify."""
+        # what is searched and scored: the query plus the document's words for the part's everyday
+        # words (the person still sees the query itself)
+        search = query
+        if self.synonyms is not None and self.rules.on("synonyms"):
+            with trace.stage("synonyms"):
+                # only for a question mostly in other words than the document's: where its words
+                # already match, stand-ins only blur the ranking
+                plain = lexical_coverage(part, self.catalog.lexical) < settings.synonyms_below_coverage
+                added = self.synonyms.expansions(part) if plain else []
+            if added:
+                trace.expansions.extend(a for a in added if a not in trace.expansions)
+                search = f"{query} {' '.join(added)}"
+        # when the one document that can answer is known already, the question is analysed for it
+        # on a helper thread while this one embeds the query (the model's run releases the GIL)
+        early = self._analyse_alongside(part, search, scope, trace)
+        with trace.stage("retrieve"):
+            retrieved = self._retrieve(search, scope)
+        composed = self._answer(part, search, retrieved, scope, trace, settings,
+                                helper_result(early, lambda: None))  # None: ``_answer`` analyses here
+        # the passages as the answer stage ranked them, then the rest of the fused list
+        composed.ranking = list(dict.fromkeys(composed.ranking + [r.chunk_id for r in retrieved]))
+        with trace.stage("verify"):
+            passages = candidate_passages(retrieved, self.catalog, settings.candidate_passages)
+            return self.verifier.verify(composed, passages)
+
+    def _model_rewrite(self, part: str, context: list[Turn], query: str, composed: Composed,
+                       scope: frozenset[str] | None, trace: Trace, settings: Settings
+                       ) -> tuple[str, Composed, dict]:
+        """The model's standalone query for ``part``, tried after the rule rewrite (``condense.py`` says
+        when) and used only if its evidence passes the decide stage; else ``query`` and ``composed``
+        stand. Returns the query and answer to keep, and the trace's note on what happened."""
+        if self.llm_rewriter is None:
+            return query, composed, {"tried": False, "reason": "no model rewriter (no model, or ASSISTANT_LLM_REWRITE off)"}
+        why = condense.why_ask(part, context, self.catalog.lexical)
+        if why is None:
+            return query, composed, {"tried": False, "reason": "a standalone question in the document's words"}
+        rule = trace.decision.get("rule", "")
+        if not condense.retriable(composed.abstained, rule, self.rewrite_policy):
+            reason = "the rule rewrite answered" if not composed.abstained else f"abstained by rule {rule or 'none'}"
+            return query, composed, {"tried": False, "why": why, "reason": reason}
+        with trace.stage("model_rewrite"):
+            try:
+                proposed = self.llm_rewriter.condense(part, context)
+            except ComposerError as exc:
+                return query, composed, {"tried": True, "why": why, "query": None, "used": False,
+                                         "reason": "model error: the rule rewrite stands", "error": str(exc)}
+        note = {"tried": True, "why": why, "query": proposed, "used": False}
+        refused = condense.refusal(proposed, query, part, context)
+        if refused:
+            return query, composed, {**note, "reason": refused}
+        kept = (trace.documents, trace.candidates, trace.decision)
+        candidate = self._answer_query(part, proposed, scope, trace, settings)
+        if candidate.abstained:
+            trace.documents, trace.candidates, trace.decision = kept
+            return query, composed, {**note, "reason": f"its evidence does not pass decide ({candidate.reason})"}
+        reason = "its evidence passes decide" + (" where the rule rewrite's did not" if composed.abstained else "")
+        return proposed, candidate, {**note, "used": True, "reason": reason}
+
+    def _word_with_model(self, composed: Composed, trace: Trace, enabled: bool) -> Composed:
+        """The model's wording of a verified answer if the guard passes it, else the answer as it is
+        (the model down or slow never fails a turn); the trace records the verdict."""
+        if self.llm_composer is None:
+            return composed
+        if not enabled or composed.abstained or not composed.citations:
+            trace.llm = {"asked": False, "reason": "abstained" if composed.abstained or not composed.citations
+                         else "the caller words the answer (compose_with_model=False)"}
+            return composed
+        from assistant.pipeline.evidence import evidence_from_citations
+        from assistant.pipeline.llm import guarded_answer
+
+        with trace.stage("llm_compose"):
+            outcome = guarded_answer(self.llm_composer, trace.query, evidence_from_citations(composed.citations),
+                                     composed.text)
+        guard = outcome.guard.to_dict()
+        trace.llm = {"asked": True, "composer": outcome.composer, "guard": guard, "error": outcome.error}
+        return replace(composed, text=outcome.text, composer=outcome.composer, guard=guard, model_error=outcome.error)
 
     def _retrieve(self, query: str, scope: frozenset[str] | None) -> list[Retrieved]:
         if scope is None:

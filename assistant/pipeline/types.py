@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from assistant.pipeline.compose import Composed
+    from assistant.pipeline.evidence import Evidence
     from assistant.inputs import Turn
     from assistant.pipeline.retrieve import Retrieved
     from assistant.pipeline.score import Candidate
@@ -47,6 +48,10 @@ class Trace:
     documents: list[str] = field(default_factory=list)
     candidates: list[dict] = field(default_factory=list)
     decision: dict = field(default_factory=dict)
+    # per part of the question: whether the model's rewrite was tried, what it was, used or not and why
+    model_rewrite: list[dict] = field(default_factory=list)
+    # the LLM compose stage: who wrote the answer shown, the guard's verdict, the model's error if any
+    llm: dict = field(default_factory=dict)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -59,11 +64,24 @@ class Trace:
     def to_dict(self) -> dict:
         return {"timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()}, "query": self.query,
                 "corrected": self.corrected, "parts": self.parts, "expansions": self.expansions, "documents": self.documents,
-                "candidates": self.candidates, "decision": self.decision}
+                "candidates": self.candidates, "decision": self.decision, "model_rewrite": self.model_rewrite,
+                "llm": self.llm}
 
 
 class Rewriter(Protocol):
     def rewrite(self, question: str, history: Sequence["Turn"]) -> str: ...
+
+
+class Condenser(Protocol):
+    """A second rewriter (the model's, ``assistant.pipeline.llm.LLMRewriter``): raises on failure."""
+
+    def condense(self, question: str, history: Sequence["Turn"]) -> str: ...
+
+
+class ModelComposer(Protocol):
+    """Words an answer from numbered evidence (``assistant.pipeline.llm.LLMComposer``); the guard checks it."""
+
+    def compose(self, question: str, evidence: Sequence["Evidence"]) -> str: ...
 
 
 class Retriever(Protocol):
