@@ -281,7 +281,7 @@ def always_synonyms(synonyms_pipeline_of):
 @pytest.fixture(scope="module")
 def synonyms_pipeline_of(synthetic):
     def make(below: float):
-        settings = replace(synthetic.settings, synonyms_below_coverage=below)
+        settings = replace(synthetic.settings, plain_language_below=below)
         return synthetic.with_pipeline(replace(synthetic.pipeline, settings=settings))
     return make
 
@@ -310,7 +310,7 @@ def test_tiredness_is_searched_as_fatigue_and_words_the_document_uses_are_left_a
     ("What was the main goal measured in KESTREL 2019-04?", False),
 ])
 def test_stand_ins_are_searched_only_for_a_question_mostly_in_other_words(synthetic, question, plain):
-    assert synthetic.settings.synonyms_below_coverage == 0.5
+    assert synthetic.settings.plain_language_below == 0.5
     assert bool(synthetic.ask(question).trace["expansions"]) is plain
 
 

@@ -16,11 +16,8 @@ from collections.abc import Sequence
 from assistant.inputs import Turn
 from assistant.pipeline.citations import unsupported_numbers
 from assistant.pipeline.question import GLOSSARY, entities, lexical_coverage
+from assistant.settings import Settings
 
-# Below this share of the question's weight in words the index uses, a question is "plain language":
-# asked in everyday words rather than the document's ("how long before the cancer got worse"). Half is
-# the natural midpoint; dev showed no better cut (docs/llm.md).
-PLAIN_LANGUAGE_BELOW = 0.5
 # Abstentions a better query may overturn: too little evidence for the rules' query. Not those about
 # what the person asked ("the article never names X", "not a question"): a rewrite must not talk
 # around them.
@@ -30,12 +27,14 @@ RETRIED_RULES = frozenset({"confidence-floor", "focus-in-sentence"})
 POLICIES = ("on-abstain", "prefer")
 
 
-def why_ask(question: str, history: Sequence[Turn], statistics) -> str | None:
-    """Why this question may gain from the model's rewrite: "follow-up", "plain-language", or None
-    (a standalone question in the document's words: the rules handle it)."""
+def why_ask(question: str, history: Sequence[Turn], statistics,
+            plain_below: float = Settings.plain_language_below) -> str | None:
+    """Why this question may gain from the model's rewrite: "follow-up", "plain-language" (less than
+    ``plain_below`` of its weight in the index's words: ``Settings.plain_language_below``), or None (a
+    standalone question in the document's words: the rules handle it)."""
     if history:
         return "follow-up"
-    if lexical_coverage(question, statistics) < PLAIN_LANGUAGE_BELOW:
+    if lexical_coverage(question, statistics) < plain_below:
         return "plain-language"
     return None
 

@@ -59,9 +59,10 @@ def with_earlier_names(query: str, part: str, earlier: list[str]) -> str:
     ("What was the primary end point of X, and how many patients received the triplet?": in X)."""
     if entities(part):
         return query
-    named = [e for p in earlier for e in entities(p) if not (e.isupper() and len(e) <= 5)]  # not "PFS", "OS"
-    missing = [e for e in dict.fromkeys(named) if e not in query]
-    return f"{query.rstrip()} ({', '.join(missing)})" if missing and len(missing) == len(set(named)) else query
+    named = list(dict.fromkeys(e for p in earlier for e in entities(p) if not (e.isupper() and len(e) <= 5)))  # not "PFS"
+    if not named or any(e in query for e in named):  # nothing to carry, or the rewrite carried it already
+        return query
+    return f"{query.rstrip()} ({', '.join(named)})"
 
 
 def combine_parts(parts: list[str], answered: list[Composed]) -> Composed:
@@ -131,13 +132,14 @@ class Pipeline:
     def default(cls, settings: Settings, catalog: Catalog, store, embedder: Embedder, lexicon) -> "Pipeline":
         rules = Rules(frozenset(settings.disabled_rules))
         helpers = _helper_threads()
+        texts = [f"{c.section} {c.text}" for c in catalog.chunks.values()]  # the corpus's words: speller, synonyms
         return cls(settings=settings, catalog=catalog, embedder=embedder, lexicon=lexicon,
                    rewriter=RuleRewriter(lexicon.people, rules),
                    retriever=HybridRetriever(catalog, store, embedder, settings.dense_k, settings.lexical_k,
                                              adaptive=settings.adaptive_fusion, helpers=helpers),
-                   rules=rules, speller=Speller(f"{c.section} {c.text}" for c in catalog.chunks.values()),
-                   synonyms=load_synonyms((f"{c.section} {c.text}" for c in catalog.chunks.values()),
-                                          lambda token: catalog.lexical.idf(token) is not None, settings.models_dir),
+                   rules=rules, speller=Speller(texts),
+                   synonyms=load_synonyms(texts, lambda token: catalog.lexical.idf(token) is not None,
+                                          settings.models_dir),
                    helpers=helpers)
 
     def run(self, question: str, history: Sequence[Turn] = (), scope: frozenset[str] | None = None,
@@ -192,7 +194,7 @@ class Pipeline:
             with trace.stage("synonyms"):
                 # only for a question mostly in other words than the document's: where its words
                 # already match, stand-ins only blur the ranking
-                plain = lexical_coverage(part, self.catalog.lexical) < settings.synonyms_below_coverage
+                plain = lexical_coverage(part, self.catalog.lexical) < settings.plain_language_below
                 added = self.synonyms.expansions(part) if plain else []
             if added:
                 trace.expansions.extend(a for a in added if a not in trace.expansions)
@@ -218,7 +220,7 @@ class Pipeline:
         stand. Returns the query and answer to keep, and the trace's note on what happened."""
         if self.llm_rewriter is None:
             return query, composed, {"tried": False, "reason": "no model rewriter (no model, or ASSISTANT_LLM_REWRITE off)"}
-        why = condense.why_ask(part, context, self.catalog.lexical)
+        why = condense.why_ask(part, context, self.catalog.lexical, settings.plain_language_below)
         if why is None:
             return query, composed, {"tried": False, "reason": "a standalone question in the document's words"}
         rule = trace.decision.get("rule", "")
