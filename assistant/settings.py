@@ -28,6 +28,10 @@ class Settings:
     dense_k: int = 12
     lexical_k: int = 12
     candidate_passages: int = 16
+    # an embedded index of at most this many chunks is searched by an exact scan of the chunk vectors the
+    # catalog holds anyway (the same vectors as the Chroma collection; ~0.2 ms at 5,000 chunks against
+    # ~2 ms for Chroma's query, `python -m bench.turn`); a larger one, or a Chroma server, by Chroma; 0: always Chroma
+    exact_search_max_chunks: int = 10_000
     # fusion weights that follow how much of the question the index's words cover (measured: lowers dev
     # answer accuracy 0.824 -> 0.791, see docs/evaluation.md; off by default)
     adaptive_fusion: bool = False

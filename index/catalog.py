@@ -99,18 +99,27 @@ class Catalog:
             return []
         return sorted(names[n] for n in found)
 
+    def nearest(self, vector: np.ndarray, k: int, rows: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """The ``k`` chunks nearest to ``vector`` (among lexical ``rows`` only, when given): (chunk_id,
+        cosine distance), closest first. Exact, in memory."""
+        if self.chunk_vectors is None:
+            return []
+        matrix = self.chunk_vectors if rows is None else self.chunk_vectors[rows]
+        if not len(matrix):
+            return []
+        similarities = matrix @ np.asarray(vector, dtype=np.float32)
+        k = min(k, len(similarities))
+        top = np.argpartition(-similarities, k - 1)[:k]
+        top = top[np.argsort(-similarities[top], kind="stable")]
+        ids = self.lexical.ids
+        return [(ids[int(i if rows is None else rows[i])], float(1.0 - similarities[i])) for i in top]
+
     def nearest_within(self, vector: np.ndarray, doc_id: str, k: int) -> list[tuple[str, float]]:
         """The ``k`` chunks of ``doc_id`` nearest to ``vector``: (chunk_id, cosine distance), closest
         first. Exact, in memory: a document's chunks are few, and a filtered ANN query in a large
         Chroma collection costs more than scanning them."""
         rows = np.flatnonzero(self.rows_of(doc_id))
-        if not len(rows) or self.chunk_vectors is None:
-            return []
-        similarities = self.chunk_vectors[rows] @ np.asarray(vector, dtype=np.float32)
-        k = min(k, len(rows))
-        top = np.argpartition(-similarities, k - 1)[:k]
-        top = top[np.argsort(-similarities[top], kind="stable")]
-        return [(self.lexical.ids[int(rows[i])], float(1.0 - similarities[i])) for i in top]
+        return self.nearest(vector, k, rows) if len(rows) else []
 
     def document_index(self, doc_id: str) -> LexicalIndex:
         """BM25 over one document's chunks alone (built on first use, a few kept): searching a

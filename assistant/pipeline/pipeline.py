@@ -136,7 +136,9 @@ class Pipeline:
         return cls(settings=settings, catalog=catalog, embedder=embedder, lexicon=lexicon,
                    rewriter=RuleRewriter(lexicon.people, rules),
                    retriever=HybridRetriever(catalog, store, embedder, settings.dense_k, settings.lexical_k,
-                                             adaptive=settings.adaptive_fusion, helpers=helpers),
+                                             adaptive=settings.adaptive_fusion, helpers=helpers,
+                                             # a Chroma server is the shared store of record: always asked
+                                             exact_max_chunks=0 if settings.chroma_url else settings.exact_search_max_chunks),
                    rules=rules, speller=Speller(texts),
                    synonyms=load_synonyms(texts, lambda token: catalog.lexical.idf(token) is not None,
                                           settings.models_dir),

@@ -52,6 +52,7 @@ class DenseRetriever(BaseRetriever):
     embedder: Embedder
     k: int = 12
     doc_id: str | None = None  # search this document's chunks only
+    exact_max_chunks: int = 0  # an index of at most this many chunks is scanned exactly in the catalog
 
     def scoped(self, doc_id: str) -> "DenseRetriever":
         return self.model_copy(update={"doc_id": doc_id})
@@ -65,8 +66,13 @@ class DenseRetriever(BaseRetriever):
         vector = self.embedder.embed_query(query)
         # within one document: an exact scan of its chunk vectors held in the catalog (a filtered
         # query in a large Chroma collection costs tens of milliseconds)
-        found = (self.store.query(vector, self.k) if doc_id is None
-                 else self.catalog.nearest_within(vector, doc_id, self.k))
+        # and a small index: an exact scan of the catalog's copy of the collection's vectors
+        if doc_id is not None:
+            found = self.catalog.nearest_within(vector, doc_id, self.k)
+        elif len(self.catalog.lexical.ids) <= self.exact_max_chunks and self.catalog.chunk_vectors is not None:
+            found = self.catalog.nearest(vector, self.k)
+        else:
+            found = self.store.query(vector, self.k)
         return [
             _document(self.catalog, cid, dense_distance=distance)
             for cid, distance in found
@@ -93,11 +99,13 @@ class HybridRetriever:
     """Dense + lexical retrieval fused with reciprocal rank fusion."""
 
     def __init__(self, catalog: Catalog, store: ChunkStore, embedder: Embedder, dense_k: int = 12,
-                 lexical_k: int = 12, adaptive: bool = True, helpers: Executor | None = None) -> None:
+                 lexical_k: int = 12, adaptive: bool = True, helpers: Executor | None = None,
+                 exact_max_chunks: int = 0) -> None:
         self.catalog = catalog
         self.adaptive = adaptive
         self.helpers = helpers  # where the lexical side runs while the dense side embeds the query (None: here)
-        self.dense = DenseRetriever(catalog=catalog, store=store, embedder=embedder, k=dense_k)
+        self.dense = DenseRetriever(catalog=catalog, store=store, embedder=embedder, k=dense_k,
+                                    exact_max_chunks=exact_max_chunks)
         self.lexical = LexicalRetriever(catalog=catalog, k=lexical_k)
         self.ensemble = EnsembleRetriever(retrievers=[self.dense, self.lexical], weights=[0.5, 0.5], id_key="chunk_id")
 
