@@ -54,6 +54,18 @@ def test_typos_are_corrected_to_the_documents_or_englishs_word(speller, typed, m
     assert meant in speller.correct(typed).lower()
 
 
+@pytest.mark.parametrize("clipped, meant", [("sarcom", "sarcomatoid"), ("zorbat", "zorbatinib"), ("hypert", "hypertension"),
+                                            ("Lindq", "lindqvist")])
+def test_a_clipped_word_is_completed_to_the_one_document_word_it_starts(speller, clipped, meant):
+    assert speller.correct(f"{clipped} results?").lower() == f"{meant} results?"
+
+
+def test_a_start_shared_by_different_words_is_not_completed(speller):
+    assert speller.completion("prog") is None  # "progression" and "program"
+    assert speller.completion("resp") == "response" or speller.completion("resp") is None
+    assert speller.completion("zzzz") is None
+
+
 @pytest.mark.parametrize("word", ["zorbatinib", "sunitinib", "sarcomatoid", "trail", "HELIOS-7"])
 def test_domain_words_and_real_english_words_are_never_corrected(speller, word):
     assert speller.correct(f"what about {word} here") == f"what about {word} here"

@@ -71,3 +71,16 @@ def test_without_wordnet_the_table_is_empty_and_a_warning_says_how_to_install_it
         found = load_synonyms(TEXTS, _used(TEXTS), tmp_path, wordnet_dir=tmp_path / "nowhere")
     assert len(found) == 0 and found.expansions("What was the main goal?") == []
     assert "apt-get install wordnet-base" in caplog.text
+
+
+def test_an_adjective_of_the_corpus_stands_for_the_noun_it_pertains_to(tmp_path):
+    """WordNet's pertainyms: "cardiac" pertains to "heart", "oral" to "mouth", "renal" to "kidney" —
+    the article's adjective for the reader's noun, when the noun is among its own first senses."""
+    texts = ["No cardiac toxicity was seen.", "It is an oral drug.", "Renal function was normal."]
+    table = build_table(synonyms.corpus_words(texts), _used(texts), tmp_path / "wordnet")
+    assert "cardiac" in table[tokenize("heart")[0]]
+    assert "oral" in table[tokenize("mouth")[0]]
+    assert "renal" in table[tokenize("kidney")[0]]
+    found = Synonyms(table, _used(texts))
+    assert "cardiac" in found.expansions("Is it hard on the heart?")
+    assert found.expansions("Was there cardiac toxicity?") == []  # asked in the corpus's own words

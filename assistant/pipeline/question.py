@@ -479,6 +479,27 @@ def find_abbreviations(texts) -> dict[str, str]:
     return found
 
 
+# Another name written after a word in brackets, the way a drug's brand follows its generic name:
+# "ixazomib (Ninlaro)", "bortezomib [Velcade]" (both words rare in English: see ``find_aliases``).
+_ALIAS = re.compile(r"\b([A-Za-z][a-z-]{3,})\s*[(\[]([A-Z][a-z]{3,})[)\]]")
+EVERYDAY_ZIPF = 4.0  # wordfreq's Zipf frequency from which a word is everyday English, no name
+
+
+def find_aliases(texts) -> dict[str, str]:
+    """Other names the texts give a thing ("ixazomib (Ninlaro)"): the other name's token -> the name,
+    in the shape ``expand`` reads (a passage naming either is then about both)."""
+    found: dict[str, str] = {}
+    for text in texts:
+        for m in _ALIAS.finditer(text):
+            name, other = m.group(1).lower(), tokenize(m.group(2))
+            # an editor's insertion ("said [However]") names nothing: both words are rare in English
+            if max(_zipf(name), _zipf(m.group(2).lower())) >= EVERYDAY_ZIPF:
+                continue
+            if len(other) == 1 and other[0] not in tokenize(name):
+                found[other[0]] = name
+    return found
+
+
 def expand(tokens: set[str], text: str, abbreviations: dict[str, str]) -> set[str]:
     """``tokens`` plus the other form of every abbreviation used in ``text``."""
     out = set(tokens)
@@ -551,7 +572,8 @@ def build_lexicon(catalog: Catalog) -> Lexicon:
             people.update(_AUTHOR.findall(chunk.text))
     by_doc = names_by_document(catalog)
     return Lexicon(entities=frozenset(n for names in by_doc.values() for n in names),
-                   abbreviations=find_abbreviations(c.text for c in catalog.chunks.values()),
+                   abbreviations={**find_aliases(c.text for c in catalog.chunks.values()),
+                                  **find_abbreviations(c.text for c in catalog.chunks.values())},
                    people=frozenset(people), names_by_doc=by_doc)
 
 
@@ -574,7 +596,7 @@ def names_by_document(catalog: Catalog) -> dict[str, frozenset[str]]:
                 key = normalise(name)
                 if key in lowercase_text:
                     continue  # also written in lower case: a common noun ("myeloma"), not a name
-                if " " not in key and not any(ch.isdigit() for ch in key) and _zipf(key) >= 4.0:
+                if " " not in key and not any(ch.isdigit() for ch in key) and _zipf(key) >= EVERYDAY_ZIPF:
                     continue  # a single everyday word ("Center", "Oncology") is no name to insist on
                 if len(key) >= 3 and not key.isdigit():
                     by_doc.setdefault(chunk.doc_id, set()).add(key)

@@ -276,7 +276,7 @@ def _passage_words(chunk: Chunk, catalog: Catalog, lexicon) -> PassageWords:
                                   | (set(tokenize(f"reference {chunk.reference_numbers[0]}")) if chunk.kind == "reference"
                                      and chunk.reference_numbers else set()))
                         for s in chunk.sentences),
-        names=frozenset(tokenize(" ".join(parts))),
+        names=frozenset(expand(set(tokenize(" ".join(parts))), " ".join(parts), abbreviations)),
         sentence_names=tuple(frozenset(names_in(s.text, lexicon.names_by_doc.get(chunk.doc_id, frozenset())))
                              for s in chunk.sentences),
     )

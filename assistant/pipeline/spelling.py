@@ -73,6 +73,13 @@ def english_words() -> dict[str, int]:
     return words
 
 
+def _stem_of(word: str) -> str:
+    from index.lexical import tokenize
+
+    tokens = tokenize(word, drop_stopwords=False)
+    return tokens[0] if tokens else word
+
+
 def _edits1(word: str) -> set[str]:
     """Every string one deletion, transposition, substitution or insertion away (Damerau-Levenshtein 1)."""
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
@@ -134,6 +141,9 @@ class Speller:
             return None
         if _zipf(lower) >= REAL_WORD_ZIPF:
             return None  # a real word the dictionary lacks ("unfavorable" beside its "unfavourable")
+        clipped = self.completion(lower)
+        if clipped is not None:
+            return clipped  # shorthand: "elig" for "eligible", "neutro" for "neutropenia"
         distance = 1 if len(lower) <= 5 else 2
         found = self._domain.lookup(lower, Verbosity.CLOSEST, max_edit_distance=distance)
         if found:
@@ -144,6 +154,17 @@ class Speller:
         if near:  # a word the corpus uses first ("evry" → "every" in an article that says "every", not "very")
             return min(near, key=lambda w: (w not in self.corpus, -english[w], w))
         return None
+
+    def completion(self, clipped: str) -> str | None:
+        """The corpus word ``clipped`` is the start of, when it starts one word only (its inflections
+        aside: "cytogenetic", "cytogenetics"), the most frequent form; None when it starts none or
+        several. Clinical shorthand clips words ("elig", "neutro", "refrac"); a clipped word is the
+        start of what was meant, where a typo is a near miss of it."""
+        longer = sorted((w for w in self.corpus if w.startswith(clipped) and len(w) >= len(clipped) + 2
+                         and w.isalpha()), key=lambda w: (-self.corpus[w], w))
+        if not longer or len({_stem_of(w) for w in longer}) != 1:
+            return None
+        return longer[0]
 
     def correct(self, text: str, typos: bool = True, variants: bool = True) -> str:
         """``text`` with its compounds and codes written the corpus's way (``variants``) and its

@@ -31,7 +31,7 @@ from index.lexical import STOPWORDS, tokenize
 log = logging.getLogger(__name__)
 
 SENSES = 3  # a question word's first WordNet senses whose lemmas may stand in for it
-TABLE_VERSION = 1
+TABLE_VERSION = 2
 WORDNET_DIR = Path("/usr/share/wordnet")  # Debian's wordnet-base
 LEXNAMES_MAN = Path("/usr/share/man/man5/lexnames.5WN.gz")  # the lexicographer files' numbers, in the package
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]")
@@ -126,6 +126,17 @@ def build_table(words: list[str], used, work_dir: Path, wordnet_dir: Path = WORD
                 if synset in senses:
                     entry = table.setdefault(tokens[0], [])
                     entry.extend(p for p in known if p not in entry)
+        # an adjective of the corpus stands for the noun it pertains to, among that noun's first
+        # senses: "cardiac" for "heart", "oral" for "mouth" (WordNet's pertainyms)
+        for lemma in (l for synset in wn.synsets(word, pos="a") for l in synset.lemmas() if l.name().lower() == word):
+            for noun in lemma.pertainyms():
+                name = noun.name().replace("_", " ").lower()
+                tokens = tokenize(name)
+                if " " in name or len(tokens) != 1 or used(tokens[0]):
+                    continue
+                senses = first_senses.setdefault(name, wn.synsets(name)[:SENSES])
+                if noun.synset() in senses and word not in table.setdefault(tokens[0], []):
+                    table[tokens[0]].append(word)
     return {k: tuple(v) for k, v in table.items()}
 
 
