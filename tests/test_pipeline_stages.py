@@ -15,9 +15,10 @@ import pytest
 
 from assistant.inputs import Turn
 from assistant.pipeline.pipeline import combine_parts, split_parts
-from assistant.pipeline.rewrite import rewrite_query
+from assistant.pipeline.rewrite import RuleRewriter, coordinated_names, rewrite_query
 from assistant.pipeline.rules import RULES, Rules
 from assistant.pipeline.spelling import Speller
+from index.lexical import tokenize
 
 DOC = Path(__file__).parent / "data" / "synthetic-renal-trial.txt"
 
@@ -106,6 +107,45 @@ def test_questions_split_into_their_parts(question, parts):
 
 HISTORY = [Turn("user", "What did the HELIOS-7 trial show?"),
            Turn("assistant", "Findings from HELIOS-7 revealed a median PFS of 14.2 months.")]
+
+
+SENTENCES = [s for line in DOC.read_text(encoding="utf-8").splitlines() for s in line.split(". ")]
+
+
+@pytest.mark.parametrize("noun, name, other", [
+    ("trial", "KESTREL 2019-04", "HELIOS-7"),  # "the phase 3 HELIOS-7 (NCT…) and the phase 2 KESTREL 2019-04 trials"
+    ("trial", "HELIOS-7", "KESTREL 2019-04"),
+    ("carcinoma", "Maria Okafor", "Tomas Lindqvist"),  # "… carcinoma, according to Maria Okafor, MD, and Tomas Lindqvist, MD, PhD"
+])
+def test_names_said_together_are_found_for_the_other_one(noun, name, other):
+    assert coordinated_names(SENTENCES, tokenize(noun)[0], name) == [other]
+
+
+def test_names_not_said_together_or_a_noun_not_used_with_them_give_nothing():
+    assert coordinated_names(SENTENCES, tokenize("trial")[0], "Okafor") == []  # never coordinated with a trial
+    assert coordinated_names(SENTENCES, tokenize("drug")[0], "HELIOS-7") == []  # no sentence says "drug" with it
+    # a full stop between two names is no coordination
+    assert coordinated_names(["The HELIOS-7 trial ended. KESTREL 2019-04 trials began."], "trial", "HELIOS-7") == []
+
+
+@pytest.mark.parametrize("history, question, rewritten", [
+    ([Turn("user", "What was the primary end point of KESTREL 2019-04?"), Turn("assistant", "Overall response rate.")],
+     "What about the other trial?", "What was the primary end point of HELIOS-7?"),
+    ([Turn("user", "What was the primary end point of KESTREL 2019-04?"), Turn("assistant", "Overall response rate.")],
+     "And the other trial?", "What was the primary end point of HELIOS-7?"),
+    ([Turn("user", "What did HELIOS-7 find?"), Turn("assistant", "A median PFS of 14.2 months.")],
+     "How many patients were in the other trial?", "How many patients were in KESTREL 2019-04?"),
+])
+def test_the_other_one_after_one_of_two_things_named_together(synthetic, history, question, rewritten):
+    assert synthetic.pipeline.rewriter.rewrite(question, history) == rewritten
+
+
+def test_the_other_one_is_a_named_rule_and_without_history_nothing_changes(synthetic):
+    history = [Turn("user", "What was the primary end point of KESTREL 2019-04?"), Turn("assistant", "Overall response rate.")]
+    assert synthetic.pipeline.rewriter.rewrite("What about the other trial?", []) == "What about the other trial?"
+    off = RuleRewriter(synthetic.lexicon.people, Rules(frozenset({"the-other-one"})),
+                       coordinated=synthetic.pipeline.rewriter.coordinated)
+    assert "HELIOS-7" not in off.rewrite("What about the other trial?", history)
 
 
 @pytest.mark.parametrize("question", [

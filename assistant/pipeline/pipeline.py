@@ -15,6 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
+import numpy as np
+
 from assistant.inputs import Turn
 from assistant.language import pattern
 from assistant.pipeline import condense
@@ -23,7 +25,7 @@ from assistant.pipeline.decide import decide, not_a_question
 from assistant.pipeline.llm import ComposerError
 from assistant.pipeline.question import QueryTerms, entities, lexical_coverage
 from assistant.pipeline.retrieve import HybridRetriever, Retrieved, candidate_passages, documents_to_try, helper_result
-from assistant.pipeline.rewrite import RuleRewriter
+from assistant.pipeline.rewrite import Coordinated, RuleRewriter, coordinated_names
 from assistant.pipeline.rules import Rules
 from assistant.pipeline.score import Weights, analyse_for, score_candidates
 from assistant.pipeline.spelling import Speller
@@ -134,7 +136,7 @@ class Pipeline:
         helpers = _helper_threads()
         texts = [f"{c.section} {c.text}" for c in catalog.chunks.values()]  # the corpus's words: speller, synonyms
         return cls(settings=settings, catalog=catalog, embedder=embedder, lexicon=lexicon,
-                   rewriter=RuleRewriter(lexicon.people, rules),
+                   rewriter=RuleRewriter(lexicon.people, rules, coordinated=coordinated_in(catalog)),
                    retriever=HybridRetriever(catalog, store, embedder, settings.dense_k, settings.lexical_k,
                                              adaptive=settings.adaptive_fusion, helpers=helpers,
                                              # a Chroma server is the shared store of record: always asked
@@ -350,6 +352,26 @@ class Pipeline:
             composed = self.composer.compose(decision, passages)
         composed.ranking = list(dict.fromkeys(chosen_ranking + [cid for _, _, ranking in outcomes for cid in ranking]))
         return composed
+
+
+# Passages read for "the other <noun>" (those using the noun and the name; a few in practice).
+MAX_COORDINATION_PASSAGES = 200
+
+
+def coordinated_in(catalog: Catalog) -> Coordinated:
+    """``coordinated_names`` over the passages of ``catalog`` that use the noun and a word of the name."""
+
+    def lookup(noun: str, name: str) -> list[str]:
+        lexical = catalog.lexical
+        named = [lexical.rows_using(t) for t in tokenize(name)]
+        if not named:
+            return []
+        rows = np.intersect1d(lexical.rows_using(noun), np.unique(np.concatenate(named)))
+        texts = [s.text for r in rows[:MAX_COORDINATION_PASSAGES]
+                 for s in catalog.chunks[lexical.ids[int(r)]].sentences]
+        return coordinated_names(texts, noun, name)
+
+    return lookup
 
 
 def _helper_threads() -> ThreadPoolExecutor:

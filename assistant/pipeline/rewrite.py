@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 from assistant.inputs import Turn
 from assistant.pipeline.question import _LEADING, ATTRIBUTION_TOKENS as _ATTRIBUTION_TOKENS, entities, focus_span
@@ -25,6 +26,59 @@ _ATTRIBUTION = re.compile(
     r"|\bwho\b.*\b(that|this)\b\s*\??\s*$",
     re.I,
 )
+
+
+# "the other trial", "the other moderator": the one of two things named together that was not asked about
+_OTHER = re.compile(r"\b(?:the\s+)?other\s+([A-Za-z]+)", re.I)
+_BRACKETED = re.compile(r"\s*[(\[][^)\]]*[)\]]")
+_CONJUNCTION = re.compile(r"\b(?:and|or|vs|versus)\b", re.I)
+_MAX_BETWEEN_WORDS = 4  # "Yee and Patel", "HELIOS-7 and the phase 2 KESTREL 2019-04"
+
+# The names a text coordinates with a name, in sentences using a noun: (noun token, name) -> names.
+Coordinated = Callable[[str, str], list[str]]
+
+
+def coordinated_names(texts: Iterable[str], noun: str, name: str) -> list[str]:
+    """The names that ``texts`` coordinate with ``name`` ("… moderated by Yee and Patel, the experts …")
+    in sentences that use the (stemmed) ``noun``: what "the other <noun>" can mean after ``name``.
+
+    Names are the capitalised runs and codes of ``entities``; two are coordinated when what stands
+    between them (brackets and credentials aside) is a few words with "and", "or" or "vs"."""
+    named = set(tokenize(name))
+    found: list[str] = []
+    for text in texts:
+        if noun not in tokenize(text):
+            continue
+        plain = _BRACKETED.sub("", text)
+        spans: list[tuple[int, int, str]] = []
+        at = 0
+        for entity in entities(plain):
+            if _is_measure(entity):
+                continue  # an acronym or a credential ("MD", "PhD") names no one
+            start = plain.find(entity, at)
+            if start >= 0:
+                spans.append((start, start + len(entity), entity))
+                at = start + len(entity)
+        group: list[str] = []
+        for i, (start, end, entity) in enumerate(spans):
+            if group:
+                between = plain[spans[i - 1][1]:start]
+                between = " ".join(w for w in between.split() if not _is_measure(w.strip(",.")))
+                joined = (_CONJUNCTION.search(between) is not None and len(between.split()) <= _MAX_BETWEEN_WORDS
+                          and not re.search(r"[.;:!?]", between))
+                if not joined:
+                    found.extend(_others_in(group, named))
+                    group = []
+            group.append(entity)
+        found.extend(_others_in(group, named))
+    return list(dict.fromkeys(found))
+
+
+def _others_in(group: list[str], named: set[str]) -> list[str]:
+    """The members of a coordinated ``group`` other than the one ``named`` (by its tokens), when it has it."""
+    if len(group) < 2 or not any(set(tokenize(g)) & named for g in group):
+        return []
+    return [g for g in group if not set(tokenize(g)) & named]
 
 
 def _is_measure(entity: str) -> bool:
@@ -103,35 +157,67 @@ class _Focus:
 class RuleRewriter:
     """Rule-based rewriting driven by the names of earlier turns (an LLM condenser is another class)."""
 
-    def __init__(self, people: frozenset[str] = frozenset(), rules: Rules = ALL_ON) -> None:
+    def __init__(self, people: frozenset[str] = frozenset(), rules: Rules = ALL_ON,
+                 coordinated: Coordinated | None = None) -> None:
         self.people = people
         self.rules = rules
+        self.coordinated = coordinated  # the document's names said together (``coordinated_names``)
 
     def rewrite(self, question: str, history: list[Turn]) -> str:
-        return rewrite_query(question, history, self.people, self.rules)
+        return rewrite_query(question, history, self.people, self.rules, self.coordinated)
 
 
 def rewrite_query(question: str, history: list[Turn], people: frozenset[str] = frozenset(),
-                  rules: Rules = ALL_ON) -> str:
+                  rules: Rules = ALL_ON, coordinated: Coordinated | None = None) -> str:
     """A standalone search query for ``question`` given earlier turns (unchanged when standalone).
 
     Args:
         people: names the corpus knows as people, to resolve "he"/"she"/"her".
+        coordinated: the names the documents say together with a name, for "the other <noun>".
     """
     if not history:
         return question
     focus = _Focus(people=people)
     for turn in history:
         if turn.role == "user":
-            focus.after_user(_resolve(turn.content, focus, rules))
+            focus.after_user(_resolve(turn.content, focus, rules, coordinated))
         else:
             focus.after_assistant(turn.content)
-    return _resolve(question, focus, rules)
+    return _resolve(question, focus, rules, coordinated)
 
 
-def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON) -> str:
+def _the_other(question: str, focus: _Focus, coordinated: Coordinated) -> str | None:
+    """"And the other moderator?" after "Who is Andrew Yee?" -> "Who is Patel?": of the two things
+    the document names together in sentences using the noun ("moderated by Yee and Patel"), the one
+    the conversation has not been about. A question of its own ("What was the ORR in the other
+    trial?") gets the name in place of the phrase. None when no single other one is found."""
+    other = _OTHER.search(question)
+    if other is None or not focus.entities:
+        return None
+    noun = tokenize(other.group(1))
+    if len(noun) != 1:
+        return None
+    for old in sorted(focus.entities, key=_salience, reverse=True):
+        names = coordinated(noun[0], old)
+        if len(names) != 1:
+            continue
+        new = names[0]
+        rest = question[:other.start()] + question[other.end():]
+        ellipsis = _ELLIPSIS.match(rest)
+        bare = not _content_tokens(rest[ellipsis.end():] if ellipsis else rest)
+        if bare and old in focus.question:
+            return focus.question.replace(old, new)
+        return question[:other.start()] + new + question[other.end():]
+    return None
+
+
+def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON, coordinated: Coordinated | None = None) -> str:
     if not focus.question and not focus.answer:
         return question
+    if coordinated is not None and rules.on("the-other-one"):
+        resolved = _the_other(question, focus, coordinated)
+        if resolved is not None:
+            return resolved
     # acronyms of measures ("OS", "PFS") are what is asked about, not who or which trial
     own = [e for e in entities(question) if not (e.isupper() and len(e) <= 5)]
     content = _content_tokens(question)
@@ -161,7 +247,7 @@ def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON) -> str:
         if not rest:
             return focus.question
         if _WH_START.match(rest):  # "And how many patients?": a new question about the same thing
-            return _resolve(rest[:1].upper() + rest[1:], focus, rules)
+            return _resolve(rest[:1].upper() + rest[1:], focus, rules, coordinated)
         swapped = _swap_same_head(focus.question, rest) or _swap_focus(focus.question, rest)
         if swapped:
             return swapped

@@ -30,6 +30,7 @@ RULES: dict[str, str] = {
     "synonyms": "a question's everyday words are also searched as the document's words of the same WordNet sense",
     "two-part": "a question of two parts is answered part by part",
     "no-carry-over": "a follow-up with its own subject takes no context from history",
+    "the-other-one": "'the other trial' after a question on one of two things the document names together is the other one",
 }
 
 
