@@ -28,18 +28,6 @@ for _short, _long in GLOSSARY.items():
 # What kind of answer is wanted, and words too general to pin down what is asked (language/english.toml).
 _TYPE_WORDS = words("english", "type")
 _GENERIC = words("english", "generic")
-TYPE_WORDS = frozenset(
-    """journal doi published publish publication author authors wrote written title titled volume pages page issue
-    number numbers percentage percent proportion share fraction many much long often value values result results
-    data figure figures reported report name named called mentioned list describe kind type exactly specifically
-    main key year years date month day""".split()
-)
-# Words too general to pin down what is asked.
-_GENERIC = frozenset(
-    """patients patient people person study trial trials article paper drug drugs treatment therapy regimen
-    regimens thing things one ones information detail details population populations group groups cohort
-    subjects participants individuals outcome outcomes finding findings data""".split()
-)
 TYPE_WORDS = frozenset(t for w in _TYPE_WORDS for t in tokenize(w, drop_stopwords=False))
 GENERIC = frozenset(t for w in _GENERIC for t in tokenize(w, drop_stopwords=False))
 # The unit a number must carry to answer a question of this kind.
@@ -443,7 +431,8 @@ def _all_lower(text: str) -> bool:
     return not any(ch.isupper() for ch in text)
 
 
-_LOWER_STOP = frozenset("clinical national university department division center cancer accessed".split())
+# words that open many institutions' and documents' names ("National …", "Center for …"), never one alone
+_LOWER_STOP = frozenset(words("english", "institution"))
 
 
 def _rarest_idf(n_docs: int) -> float:
