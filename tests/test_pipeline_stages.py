@@ -140,6 +140,27 @@ def test_the_other_one_after_one_of_two_things_named_together(synthetic, history
     assert synthetic.pipeline.rewriter.rewrite(question, history) == rewritten
 
 
+@pytest.mark.parametrize("question, rewritten", [
+    ("What was it in KESTREL 2019-04?", "What was the median PFS in KESTREL 2019-04?"),
+    ("And what was it for KESTREL 2019-04?", "What was the median PFS in KESTREL 2019-04?"),
+    ("what were they in KESTREL 2019-04", "What was the median PFS in KESTREL 2019-04?"),
+])
+def test_a_pronoun_and_a_new_name_ask_the_last_question_of_the_new_name(question, rewritten):
+    history = [Turn("user", "What was the median PFS in HELIOS-7?"), Turn("assistant", "14.2 months.")]
+    assert rewrite_query(question, history) == rewritten
+
+
+def test_a_pronoun_with_words_of_its_own_is_not_the_last_question():
+    history = [Turn("user", "What was the median PFS in HELIOS-7?"), Turn("assistant", "14.2 months.")]
+    assert rewrite_query("Was it tested in sarcomatoid KESTREL 2019-04 patients?", history) == \
+        "Was it tested in sarcomatoid KESTREL 2019-04 patients?"
+
+
+def test_the_second_part_of_a_two_part_question_asks_the_first_of_its_own_name(synthetic):
+    answer = synthetic.ask("What was the primary end point of KESTREL 2019-04, and what was it for HELIOS-7?")
+    assert answer.to_dict()["rewritten_query"].endswith("What was the primary end point of HELIOS-7?")
+
+
 def test_the_other_one_is_a_named_rule_and_without_history_nothing_changes(synthetic):
     history = [Turn("user", "What was the primary end point of KESTREL 2019-04?"), Turn("assistant", "Overall response rate.")]
     assert synthetic.pipeline.rewriter.rewrite("What about the other trial?", []) == "What about the other trial?"

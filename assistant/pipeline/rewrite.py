@@ -238,11 +238,8 @@ def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON, coordinated: C
                 noun = re.sub(r"^(?:the|its|their|a|an)\s+", "", rest.rstrip("?.! "), flags=re.I)
                 return focus.question[:span[0]] + noun + "?"
         if own and focus.entities:
-            swapped = focus.question
-            for old in sorted(focus.entities, key=len, reverse=True):
-                if old in swapped and old not in own:
-                    swapped = swapped.replace(old, own[0])
-            if swapped != focus.question:
+            swapped = _with_name(focus.question, focus.entities, own)
+            if swapped is not None:
                 return swapped
         if not rest:
             return focus.question
@@ -252,6 +249,14 @@ def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON, coordinated: C
         if swapped:
             return swapped
         return f"{focus.question.rstrip()} {rest[:1].upper()}{rest[1:]}"
+    if own and focus.entities and focus.question and _PRONOUN.search(question) and rules.on("no-carry-over"):
+        # "What was it for IFM 2014-01?": nothing but the new name and a pronoun for what was asked —
+        # the last question, asked of the new name
+        named = {t for e in own for t in tokenize(e)}
+        if not [t for t in _content_tokens(question) if t not in named]:
+            swapped = _with_name(focus.question, focus.entities, own)
+            if swapped is not None:
+                return swapped
     target = focus.best()
     if own or not target:
         return question
@@ -270,6 +275,16 @@ def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON, coordinated: C
         # a question with its own subject ("What dose of ixazomib is used?") takes nothing from history
         return question
     return f"{question.rstrip()} ({target})"
+
+
+def _with_name(question: str, names: list[str], own: list[str]) -> str | None:
+    """``question`` with its ``names`` (longest first) other than ``own`` replaced by ``own[0]``; None
+    when it has none of them. A measure's acronym ("PFS") is what was asked, not a name to replace."""
+    swapped = question
+    for old in sorted(names, key=len, reverse=True):
+        if old in swapped and old not in own and not _is_measure(old):
+            swapped = swapped.replace(old, own[0])
+    return swapped if swapped != question else None
 
 
 # General-English frequency (wordfreq's Zipf scale) below which a word is a technical term: a
