@@ -61,6 +61,13 @@ def test_a_clipped_word_is_completed_to_the_one_document_word_it_starts(speller,
     assert speller.correct(f"{clipped} results?").lower() == f"{meant} results?"
 
 
+def test_a_clipped_drug_name_is_completed_and_its_other_names_count_as_the_same_thing():
+    speller = Speller(["Zorbatinib (Zorvexa) was added to sunitinib.", "Patients on zorbatinib had hypertension."])
+    assert speller.correct("zorb plus sun") == "zorbatinib plus sun"  # "sun" is an everyday word: left alone
+    assert speller.correct("zor vs sun") == "zorbatinib vs sun"  # "zorbatinib" and its brand "Zorvexa": one thing
+    assert speller.correct("hyp rates") == "hypertension rates"
+
+
 def test_a_start_shared_by_different_words_is_not_completed(speller):
     assert speller.completion("prog") is None  # "progression" and "program"
     assert speller.completion("resp") == "response" or speller.completion("resp") is None

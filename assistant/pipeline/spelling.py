@@ -23,6 +23,8 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*[A-Za-z]")
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-–/][A-Za-z0-9]+)*")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 MIN_CORRECTED_CHARS = 4  # shorter words have too many neighbours to correct safely
+MIN_CLIPPED_CHARS = 3  # "dex", "pom": a clipped word starts one corpus word, or it is left alone
+EVERYDAY_ZIPF = 4.0  # wordfreq Zipf from which a word is everyday English: never taken for a clipped one
 # wordfreq's Zipf frequency from which a word is real English even where symspellpy's list lacks it
 # (typos sit below 2: "medain" 0, "guidlines" 1.5, "evry" 1.9; "unfavorable" is 3.2)
 REAL_WORD_ZIPF = 2.5
@@ -97,6 +99,9 @@ class Speller:
         from symspellpy import SymSpell
 
         corpus_texts = list(corpus_texts)
+        from assistant.pipeline.question import find_aliases
+
+        self._aliases = find_aliases(corpus_texts)  # "pomalyst" -> "pomalidomide": one thing, two names
         counts = Counter(w.lower().replace("’", "'") for text in corpus_texts for w in _WORD.findall(text))
         self.corpus = counts
         self._flat = {w.replace("'", "") for w in counts}  # "theres" is the corpus's "there's"
@@ -133,7 +138,13 @@ class Speller:
         lower = word.lower().replace("’", "'")
         if lower not in self.corpus and (contraction := with_apostrophe(lower)):
             return contraction  # "whats" -> "what's", "dont" -> "don't"
-        if len(lower) < MIN_CORRECTED_CHARS or lower in self.corpus or lower in english_words():
+        if lower in self.corpus:
+            return None
+        if len(lower) >= MIN_CLIPPED_CHARS and lower.isalpha() and _zipf(lower) < EVERYDAY_ZIPF:
+            clipped = self.completion(lower)
+            if clipped is not None:
+                return clipped  # shorthand: "elig" for "eligible", "dex" for "dexamethasone"
+        if len(lower) < MIN_CORRECTED_CHARS or lower in english_words():
             return None
         if lower.endswith("'s") and (lower[:-2] in self.corpus or lower[:-2] in english_words()):
             return None
@@ -141,9 +152,6 @@ class Speller:
             return None
         if _zipf(lower) >= REAL_WORD_ZIPF:
             return None  # a real word the dictionary lacks ("unfavorable" beside its "unfavourable")
-        clipped = self.completion(lower)
-        if clipped is not None:
-            return clipped  # shorthand: "elig" for "eligible", "neutro" for "neutropenia"
         distance = 1 if len(lower) <= 5 else 2
         found = self._domain.lookup(lower, Verbosity.CLOSEST, max_edit_distance=distance)
         if found:
@@ -156,15 +164,21 @@ class Speller:
         return None
 
     def completion(self, clipped: str) -> str | None:
-        """The corpus word ``clipped`` is the start of, when it starts one word only (its inflections
-        aside: "cytogenetic", "cytogenetics"), the most frequent form; None when it starts none or
-        several. Clinical shorthand clips words ("elig", "neutro", "refrac"); a clipped word is the
+        """The corpus word ``clipped`` is the start of, when it starts one thing only (its inflections
+        and the other names the corpus gives it aside: "cytogenetic", "cytogenetics"; "pomalidomide
+        (Pomalyst)"), that thing's name; None when it starts none or several. Clinical shorthand clips words ("elig", "neutro", "dex"); a clipped word is the
         start of what was meant, where a typo is a near miss of it."""
-        longer = sorted((w for w in self.corpus if w.startswith(clipped) and len(w) >= len(clipped) + 2
-                         and w.isalpha()), key=lambda w: (-self.corpus[w], w))
-        if not longer or len({_stem_of(w) for w in longer}) != 1:
+        longer = [w for w in self.corpus if w.startswith(clipped) and len(w) >= len(clipped) + 2 and w.isalpha()]
+        things = {self._thing_of(w) for w in longer}
+        if len(things) != 1:
             return None
-        return longer[0]
+        named = [w for w in longer if _stem_of(w) == next(iter(things))]  # the name the others stand for
+        return min(named or longer, key=lambda w: (-self.corpus[w], w))
+
+    def _thing_of(self, word: str) -> str:
+        """The stem of what ``word`` names: its own, or that of the name it is another name for."""
+        stem = _stem_of(word)
+        return _stem_of(self._aliases[stem]) if stem in self._aliases else stem
 
     def correct(self, text: str, typos: bool = True, variants: bool = True) -> str:
         """``text`` with its compounds and codes written the corpus's way (``variants``) and its
