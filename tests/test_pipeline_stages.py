@@ -168,6 +168,36 @@ def test_the_second_part_of_a_two_part_question_asks_the_first_of_its_own_name(s
     assert answer.to_dict()["rewritten_query"].endswith("What was the primary end point of HELIOS-7?")
 
 
+@pytest.mark.parametrize("question", ["Who is Maria Okafor?", "who is maria okafor", "Who is Dr. Okafor?",
+                                      "And who was Okafor?"])
+def test_who_is_x_is_answered_by_the_sentence_defining_x(synthetic, question):
+    """Not the opening sentence that names her in passing ("…, according to Maria Okafor, MD, and …")."""
+    answer = synthetic.ask(question)
+    assert answer.answer.startswith("Okafor is the director of the Kidney Cancer Program"), answer.answer
+
+
+@pytest.mark.parametrize("question, defines", [
+    ("Who is Maria Okafor?", True), ("what's KESTREL 2019-04", True),
+    ("Who is Okafor's co-author?", False), ("What was it for KESTREL 2019-04?", False),
+    ("Who said there was more fatigue?", False),
+])
+def test_only_a_question_asking_for_the_name_alone_is_a_definition(synthetic, question, defines):
+    from assistant.pipeline.score import analyse_for
+
+    doc_id = next(iter(synthetic.catalog.chunks.values())).doc_id
+    terms = analyse_for(question, question, synthetic.catalog, synthetic.lexicon, doc_id)
+    assert bool(terms.defines) is defines
+
+
+def test_a_defining_sentence_is_one_with_a_name_as_its_subject():
+    from assistant.pipeline.score import _defined_subject
+
+    assert _defined_subject("Okafor is the director of the program.") == frozenset({"okafor"})
+    assert _defined_subject("KESTREL 2019-04 was a single-arm study.") >= set(tokenize("KESTREL 2019-04"))
+    assert _defined_subject("“We saw more fatigue,” Okafor said.") == frozenset()
+    assert _defined_subject("The objective response rates were 41.5% and 27.9%.") == frozenset()
+
+
 def test_the_other_one_is_a_named_rule_and_without_history_nothing_changes(synthetic):
     history = [Turn("user", "What was the primary end point of KESTREL 2019-04?"), Turn("assistant", "Overall response rate.")]
     assert synthetic.pipeline.rewriter.rewrite("What about the other trial?", []) == "What about the other trial?"

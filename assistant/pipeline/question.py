@@ -124,6 +124,9 @@ class QueryTerms:
     # words than the article's ("hates hospital trips"), where word overlap says little
     known_share: float = 1.0
     foreign_focus: list[str] = field(default_factory=list)  # what is asked for, when the document never uses it
+    # "Who is Krina Patel?": the identifying words of the name asked to be defined (empty otherwise);
+    # the answer is the sentence with that name as its subject ("Patel is an associate professor …")
+    defines: frozenset[str] = frozenset()
 
     @property
     def units(self) -> set[str]:
@@ -250,13 +253,24 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
                           if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text))
     unknown += [t for t in naming_tokens(query, corpus_name_words) if idf_of(t) is None]
     asked_weights = {t: w for t, w in weights.items() if t in asked}
-    return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes,
+    defined = _DEFINITION.match(question)
+    defines = frozenset()
+    if defined and entities:
+        # nothing asked but the name itself ("Who is Dr Patel?", not "Who is Patel's co-moderator?")
+        rest = (set(tokenize(defined.group("x"), drop_stopwords=False))
+                - {t for e in entities for t in tokenize(e, drop_stopwords=False)})
+        if not rest:
+            defines = frozenset(t for e in entities for t in distinctive_tokens(e))
+    return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes, defines=defines,
                       asked=asked_weights, foreign_focus=foreign_focus, known_share=_known_share(asked_weights, used),
                       unknown_names=list(dict.fromkeys(unknown)),
                       end_points=end_points(expand(set(tokenize(question)), question, GLOSSARY)),
                       qualifiers=tuple(qualifiers), contrasts=tuple(contrasts), any_qualifier=comparing_groups)
 
 
+# "Who is X?", "What's X?", "And who was Dr X?": a definition asked for
+_DEFINITION = re.compile(r"^\s*(?:and\s+|so\s+)?(?:who|what)(?:'s|’s|\s+(?:is|was|are|were))\s+(?:dr\.?\s+|the\s+)?"
+                         r"(?P<x>[^?.!]+?)\s*[?.!]*\s*$", re.I)
 _NUMBER_UNIT = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(years?|months?|weeks?|days?|hours?|cycles?|lines?|doses?)\b", re.I)
 _ALTERNATIVES = re.compile(r"\b(or|vs\.?|versus|compared|comparison|differ\w*|between|each|both)\b", re.I)
 

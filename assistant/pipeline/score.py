@@ -99,6 +99,7 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
     total, attribute_total = terms.total, terms.attribute_total  # sums, computed once not per sentence
     asked_points = end_points(set(terms.focus)) if terms.focus else set()  # the same for every sentence
     other_end_point_on, about_other_on = rules.on("other-end-point"), rules.on("about-other")
+    definition_on = rules.on("definition")
     entity_tokens = [distinctive_tokens(e) for e in terms.entities]
     # the asked-for kind a sentence holds follows from its held kinds alone when every wanted kind is
     # one ``_kinds_held`` knows: worked out once per distinct set of held kinds
@@ -156,6 +157,8 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                 names_here=(sum(1 for ts in entity_tokens if any(t in tokens or t in speaker for t in ts))
                             / len(terms.entities)) if terms.entities else 0.0,
             )
+            if definition_on and terms.defines and terms.defines & words.subjects[i]:
+                candidate.type_match = "definition"  # "Who is X?" answered by "X is …"
             if terms.qualifiers:
                 # a sentence that leans on the one before it ("These patients...") shares its subgroup
                 said = tokens | words.heading | (words.sentences[i - 1] if i and words.leans_back[i] else frozenset())
@@ -245,6 +248,7 @@ class PassageWords:
     kinds: tuple[frozenset[str], ...] = ()
     leans_back: tuple[bool, ...] = ()  # the sentence leans on the one before it (``_LEANS_BACK``)
     names_other: tuple[bool, ...] = ()  # it names a known many-word thing that is not a person
+    subjects: tuple[frozenset[str], ...] = ()  # per sentence, the tokens of what it defines ("Patel is a …")
 
 
 _WORDS_CACHE: dict[tuple[int, str], PassageWords] = {}
@@ -287,11 +291,23 @@ def _passage_words(chunk: Chunk, catalog: Catalog, lexicon) -> PassageWords:
                     kinds=tuple(_kinds_held(s.text, chunk) for s in chunk.sentences),
                     leans_back=tuple(bool(_LEANS_BACK.search(s.text)) for s in chunk.sentences),
                     names_other=tuple(any(" " in n and n not in lexicon.people_keys for n in names)
-                                      for names in words.sentence_names))
+                                      for names in words.sentence_names),
+                    subjects=tuple(_defined_subject(s.text) for s in chunk.sentences))
     if len(_WORDS_CACHE) >= _WORDS_CACHE_MAX:
         _WORDS_CACHE.clear()
     _WORDS_CACHE[key] = words
     return words
+
+
+# A sentence defining its subject: a name (capitalised words or a code) then "is"/"was" and an article
+# or a title: "Patel is an associate professor …", "IFM 2014-01 was a single-arm study …".
+_DEFINES = re.compile(r"^[“\"\[(]*(?P<s>(?:[A-Z][\w’'.-]*|\d[\w-]*)(?:\s+(?:[A-Z][\w’'.-]*|\d[\w-]*)){0,4})"
+                      r",?\s+(?:is|was|are|were|serves as|served as)\s+(?:a|an|the|also|now|currently)\b")
+
+
+def _defined_subject(text: str) -> frozenset[str]:
+    m = _DEFINES.match(text)
+    return frozenset(tokenize(m.group("s"), drop_stopwords=False)) if m else frozenset()
 
 
 def _entities_present(entities: list[str], words: PassageWords) -> frozenset[str]:
@@ -308,7 +324,7 @@ def _names_a_topic(text: str, lexicon, doc_id: str) -> bool:
 
 # How much holding the asked-for kind of thing is worth: a question about a journal or DOI is
 # answered by a bibliography entry whatever its wording; a number is a weaker cue.
-_TYPE_BONUS = {"result": 0.15, "reference": 0.3, "bibliography": 0.3, "person": 0.15, "brand": 0.15, "percent": 0.15, "duration": 0.15, "count": 0.15,
+_TYPE_BONUS = {"definition": 0.3, "result": 0.15, "reference": 0.3, "bibliography": 0.3, "person": 0.15, "brand": 0.15, "percent": 0.15, "duration": 0.15, "count": 0.15,
                "ratio": 0.15, "money": 0.15, "dose": 0.15, "age": 0.15, "calendar": 0.15, "date": 0.12, "number": 0.1}
 
 

@@ -23,6 +23,11 @@ def first_answering(candidates: list[Candidate], terms: QueryTerms, rules: Rules
         candidates = [c for c in candidates if c.chunk.kind == "reference"]
         if not candidates:
             return None
+    if terms.defines:
+        # "Who is X?": of the sentences that can answer, one with X as its subject first ("X is …")
+        defining = _first_that_answers([c for c in candidates if c.type_match == "definition"], terms, rules)
+        if defining is not None:
+            return defining
     if "result" in terms.wants:
         # "What did X find?": of the sentences that can answer, one reporting results first
         reporting = _first_that_answers([c for c in candidates if c.type_match == "result"], terms, rules)
