@@ -189,6 +189,20 @@ def test_only_a_question_asking_for_the_name_alone_is_a_definition(synthetic, qu
     assert bool(terms.defines) is defines
 
 
+@pytest.mark.parametrize("question, results", [
+    ("What's the bottom line on HELIOS-7?", True), ("Key findings from KESTREL 2019-04?", True),
+    ("Give me the takeaways from HELIOS-7", True), ("What came out of KESTREL 2019-04?", True),
+    ("What's the takeaway on why zorbatinib is taken by mouth?", False),  # reasons, not figures
+    ("What is the dose of zorbatinib?", False),
+])
+def test_summary_requests_ask_for_results_and_why_questions_do_not(synthetic, question, results):
+    from assistant.pipeline.score import analyse_for
+
+    doc_id = next(iter(synthetic.catalog.chunks.values())).doc_id
+    terms = analyse_for(question, question, synthetic.catalog, synthetic.lexicon, doc_id)
+    assert ("result" in terms.wants) is results
+
+
 def test_a_defining_sentence_is_one_with_a_name_as_its_subject():
     from assistant.pipeline.score import _defined_subject
 

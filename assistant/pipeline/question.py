@@ -241,6 +241,8 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         focus = {t: w for t, w in focus.items() if t not in ROLE_WORDS}
     if wants & set(_UNITS):
         wants.discard("number")  # any number will not do when a unit is asked for
+    if _WHY.search(probe):
+        wants.discard("result")  # "the takeaway on why …" asks for reasons, not the figures
     if _ASKS_BIBLIOGRAPHY.search(probe):
         wants.add("bibliography")
     # names carried over from earlier turns count too: "And its median OS?" after a question on X
@@ -271,6 +273,7 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
 # "Who is X?", "What's X?", "And who was Dr X?": a definition asked for
 _DEFINITION = re.compile(r"^\s*(?:and\s+|so\s+)?(?:who|what)(?:'s|’s|\s+(?:is|was|are|were))\s+(?:dr\.?\s+|the\s+)?"
                          r"(?P<x>[^?.!]+?)\s*[?.!]*\s*$", re.I)
+_WHY = re.compile(r"\b(?:why|how come|what (?:is|was|are|were) the reasons?)\b", re.I)
 _NUMBER_UNIT = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(years?|months?|weeks?|days?|hours?|cycles?|lines?|doses?)\b", re.I)
 _ALTERNATIVES = re.compile(r"\b(or|vs\.?|versus|compared|comparison|differ\w*|between|each|both)\b", re.I)
 
