@@ -203,6 +203,16 @@ def test_summary_requests_ask_for_results_and_why_questions_do_not(synthetic, qu
     assert ("result" in terms.wants) is results
 
 
+@pytest.mark.parametrize("question, spelled_out", [
+    ("What does ORR stand for?", "overall response rate (ORR)"),
+    ("what is PFS short for", "progression-free survival (PFS)"),
+    ("What does PFS mean?", "progression-free survival (PFS)"),
+])
+def test_what_an_abbreviation_stands_for_is_the_sentence_writing_it_out(synthetic, question, spelled_out):
+    answer = synthetic.ask(question)
+    assert spelled_out in answer.answer, answer.answer
+
+
 def test_a_defining_sentence_is_one_with_a_name_as_its_subject():
     from assistant.pipeline.score import _defined_subject
 

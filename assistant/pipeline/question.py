@@ -42,7 +42,7 @@ _UNITS = {
     "ratio": (re.compile(r"\b(hazard ratio|odds ratio|hr)\b", re.I), re.compile(r"\b(HR|OR|hazard ratio)\b,?\s*\d")),
     "money": (re.compile(r"\b(cost|costs|price|priced|pay|paid|charge|dollars?|reimburse\w*)\b", re.I),
               re.compile(r"[$€£]\s*\d|\b\d[\d,.]*\s*(?:dollars?|usd|eur|euros?)\b", re.I)),
-    "dose": (re.compile(r"\b(dose|doses|dosing|dosage|how many (?:mg|milligrams?|tablets|pills|capsules))\b", re.I),
+    "dose": (re.compile(r"\b(dose|doses|dosed|dosing|dosage|how many (?:mg|milligrams?|tablets|pills|capsules))\b", re.I),
              re.compile(r"\b\d+(?:\.\d+)?\s*(?:mg|g|mcg|µg|ml|mg/m2|mg/kg|units?|iu)\b", re.I)),
     "age": (re.compile(r"\b(age|ages|aged|how old)\b", re.I),
             re.compile(r"\b\d+(?:\.\d+)?\s*(?:years? old|years of age|yo)\b|\baged?\s+\d", re.I)),
@@ -257,7 +257,11 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     asked_weights = {t: w for t, w in weights.items() if t in asked}
     defined = _DEFINITION.match(question)
     defines = frozenset()
-    if defined and entities:
+    spelled_out = _STANDS_FOR.search(question)
+    if spelled_out:  # "What does TTP stand for?": the sentence that writes it out ("time to progression (TTP)")
+        defines = frozenset(tokenize(next(g for g in spelled_out.groups() if g), drop_stopwords=False))
+        focus = {t: w for t, w in weights.items() if t in defines}  # not "short" in "what is TTP short for"
+    elif defined and entities:
         # nothing asked but the name itself ("Who is Dr Patel?", not "Who is Patel's co-moderator?")
         rest = (set(tokenize(defined.group("x"), drop_stopwords=False))
                 - {t for e in entities for t in tokenize(e, drop_stopwords=False)})
@@ -273,6 +277,9 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
 # "Who is X?", "What's X?", "And who was Dr X?": a definition asked for
 _DEFINITION = re.compile(r"^\s*(?:and\s+|so\s+)?(?:who|what)(?:'s|’s|\s+(?:is|was|are|were))\s+(?:dr\.?\s+|the\s+)?"
                          r"(?P<x>[^?.!]+?)\s*[?.!]*\s*$", re.I)
+# "What does IMiD stand for?", "what does NE mean", "what is TTP short for", "the full form of ORR"
+_STANDS_FOR = re.compile(r"\bwhat (?:does|do|did) (?:the )?([\w-]+) (?:stand for|mean|refer to)\b"
+                         r"|\bwhat (?:is|are) ([\w-]+) short for\b|\b(?:full form|expansion|spelled-out form) of ([\w-]+)", re.I)
 _WHY = re.compile(r"\b(?:why|how come|what (?:is|was|are|were) the reasons?)\b", re.I)
 _NUMBER_UNIT = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(years?|months?|weeks?|days?|hours?|cycles?|lines?|doses?)\b", re.I)
 _ALTERNATIVES = re.compile(r"\b(or|vs\.?|versus|compared|comparison|differ\w*|between|each|both)\b", re.I)
@@ -476,15 +483,22 @@ def find_abbreviations(texts) -> dict[str, str]:
     """Abbreviations defined in ``texts`` ("progression-free survival (PFS)"), plus the glossary."""
     found = dict(GLOSSARY)
     for text in texts:
-        for m in _ABBREVIATION.finditer(text):
-            short = m.group(2).lower()
-            words = m.group(1).split()
-            for k in range(1, min(len(words), len(short) + 2) + 1):
-                tail = words[-k:]
-                initials = "".join(part[0] for w in tail for part in re.split(r"[-–]", w) if part).lower()
-                if initials == short or initials == short.rstrip("s") or "".join(w[0] for w in tail).lower() == short:
-                    found[short] = normalise(" ".join(tail))
-                    break
+        found.update(defined_in(text))
+    return found
+
+
+def defined_in(text: str) -> dict[str, str]:
+    """The abbreviations ``text`` itself writes out: short form (lower case) -> long form."""
+    found: dict[str, str] = {}
+    for m in _ABBREVIATION.finditer(text):
+        short = m.group(2).lower()
+        words = m.group(1).split()
+        for k in range(1, min(len(words), len(short) + 2) + 1):
+            tail = words[-k:]
+            initials = "".join(part[0] for w in tail for part in re.split(r"[-–]", w) if part).lower()
+            if initials == short or initials == short.rstrip("s") or "".join(w[0] for w in tail).lower() == short:
+                found[short] = normalise(" ".join(tail))
+                break
     return found
 
 

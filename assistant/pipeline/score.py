@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from assistant.pipeline.question import (STATISTIC_WORDS, UNIT_KINDS, QueryTerms, analyse, distinctive_tokens, end_points,
-                                         expand, holds_all, holds_unit, names_in)
+from assistant.pipeline.question import (STATISTIC_WORDS, UNIT_KINDS, QueryTerms, analyse, defined_in, distinctive_tokens,
+                                         end_points, expand, holds_all, holds_unit, names_in)
 from assistant.pipeline.rules import ALL_ON, Rules
 from corpus.chunking import Chunk, Sentence
 from index.catalog import Catalog
@@ -292,7 +292,7 @@ def _passage_words(chunk: Chunk, catalog: Catalog, lexicon) -> PassageWords:
                     leans_back=tuple(bool(_LEANS_BACK.search(s.text)) for s in chunk.sentences),
                     names_other=tuple(any(" " in n and n not in lexicon.people_keys for n in names)
                                       for names in words.sentence_names),
-                    subjects=tuple(_defined_subject(s.text) for s in chunk.sentences))
+                    subjects=tuple(_defined_subject(s.text) | _spelled_out(s.text) for s in chunk.sentences))
     if len(_WORDS_CACHE) >= _WORDS_CACHE_MAX:
         _WORDS_CACHE.clear()
     _WORDS_CACHE[key] = words
@@ -303,6 +303,11 @@ def _passage_words(chunk: Chunk, catalog: Catalog, lexicon) -> PassageWords:
 # or a title: "Patel is an associate professor …", "IFM 2014-01 was a single-arm study …".
 _DEFINES = re.compile(r"^[“\"\[(]*(?P<s>(?:[A-Z][\w’'.-]*|\d[\w-]*)(?:\s+(?:[A-Z][\w’'.-]*|\d[\w-]*)){0,4})"
                       r",?\s+(?:is|was|are|were|serves as|served as)\s+(?:a|an|the|also|now|currently)\b")
+
+
+def _spelled_out(text: str) -> frozenset[str]:
+    """The abbreviations ``text`` writes out ("… an immunomodulatory drug (IMiD)" defines "imid")."""
+    return frozenset(t for short in defined_in(text) for t in tokenize(short, drop_stopwords=False)[:1])
 
 
 def _defined_subject(text: str) -> frozenset[str]:
