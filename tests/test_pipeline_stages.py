@@ -213,6 +213,27 @@ def test_what_an_abbreviation_stands_for_is_the_sentence_writing_it_out(syntheti
     assert spelled_out in answer.answer, answer.answer
 
 
+def test_a_numbered_reference_is_answered_by_that_entry_or_not_at_all(synthetic):
+    first = synthetic.ask("Who are the authors of reference 1?")
+    assert first.answer.startswith("Okafor M, Lindqvist T, Brandt K"), first.answer
+    assert synthetic.ask("What does ref 1 cite?").answer.startswith("Okafor M")
+    missing = synthetic.ask("Who wrote reference 7?")  # the bibliography has one entry
+    assert missing.abstained
+
+
+@pytest.mark.parametrize("question, points", [
+    ("What's the HR for PFS overall?", {"pfs"}),  # "overall" with PFS's long form is no OS
+    ("What was the overall survival?", {"os"}),
+    ("What was the progression-free survival in HELIOS-7?", {"pfs"}),
+    ("What was the overall response rate?", {"orr"}),
+])
+def test_the_end_points_a_question_names_are_in_its_own_words(synthetic, question, points):
+    from assistant.pipeline.score import analyse_for
+
+    doc_id = next(iter(synthetic.catalog.chunks.values())).doc_id
+    assert analyse_for(question, question, synthetic.catalog, synthetic.lexicon, doc_id).end_points == points
+
+
 def test_a_defining_sentence_is_one_with_a_name_as_its_subject():
     from assistant.pipeline.score import _defined_subject
 

@@ -45,7 +45,8 @@ def decide(question: str, terms: QueryTerms, candidates: list[Candidate], settin
     """The sentences that answer ``question`` (best first), or an abstention with its reason."""
     if rules.on("unknown-name") and terms.unknown_names:
         return Decision(reason=f"the article never names {', '.join(terms.unknown_names)}", rule="unknown-name")
-    if rules.on("foreign-focus") and terms.foreign_focus and not terms.entities and not terms.units:
+    if (rules.on("foreign-focus") and terms.foreign_focus and not terms.entities and not terms.units
+            and terms.reference_number is None):
         # "What's the weather in Boston?": what is asked for is nothing the document speaks of, and
         # the question names nothing it knows
         return Decision(reason=f"the article never mentions {', '.join(terms.foreign_focus)}", rule="foreign-focus")

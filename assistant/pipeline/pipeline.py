@@ -333,6 +333,8 @@ class Pipeline:
             else:
                 with trace.stage("question"):
                     terms = analyse_for(question, query, catalog, self.lexicon, doc_id, self.rules)
+            if terms.reference_number is not None:  # "reference 2": its entry is scored even if no search found it
+                own = own + [c for c in catalog.references_of(doc_id, [terms.reference_number]) if c not in own]
             with trace.stage("score"):
                 terms, candidates = score_candidates(question, query, own, catalog, self.embedder, self.lexicon,
                                                      self.weights, doc_id=doc_id, rules=self.rules, terms=terms)

@@ -127,6 +127,7 @@ class QueryTerms:
     # "Who is Krina Patel?": the identifying words of the name asked to be defined (empty otherwise);
     # the answer is the sentence with that name as its subject ("Patel is an associate professor …")
     defines: frozenset[str] = frozenset()
+    reference_number: int | None = None  # "the authors of reference 3": only that bibliography entry answers
 
     @property
     def units(self) -> set[str]:
@@ -267,10 +268,13 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
                 - {t for e in entities for t in tokenize(e, drop_stopwords=False)})
         if not rest:
             defines = frozenset(t for e in entities for t in distinctive_tokens(e))
+    numbered = _REFERENCE_NUMBER.search(question)
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes, defines=defines,
+                      reference_number=int(numbered.group(1)) if numbered else None,
                       asked=asked_weights, foreign_focus=foreign_focus, known_share=_known_share(asked_weights, used),
                       unknown_names=list(dict.fromkeys(unknown)),
-                      end_points=end_points(expand(set(tokenize(question)), question, GLOSSARY)),
+                      # the question's own words: "overall" beside "PFS" is no "overall survival"
+                      end_points=end_points(set(tokenize(question))),
                       qualifiers=tuple(qualifiers), contrasts=tuple(contrasts), any_qualifier=comparing_groups)
 
 
@@ -280,6 +284,7 @@ _DEFINITION = re.compile(r"^\s*(?:and\s+|so\s+)?(?:who|what)(?:'s|’s|\s+(?:is|
 # "What does IMiD stand for?", "what does NE mean", "what is TTP short for", "the full form of ORR"
 _STANDS_FOR = re.compile(r"\bwhat (?:does|do|did) (?:the )?([\w-]+) (?:stand for|mean|refer to)\b"
                          r"|\bwhat (?:is|are) ([\w-]+) short for\b|\b(?:full form|expansion|spelled-out form) of ([\w-]+)", re.I)
+_REFERENCE_NUMBER = re.compile(r"\b(?:reference|ref\.?|citation|source)\s*(?:no\.?|number|#)?\s*(\d{1,3})\b(?![.,]\d)", re.I)
 _WHY = re.compile(r"\b(?:why|how come|what (?:is|was|are|were) the reasons?)\b", re.I)
 _NUMBER_UNIT = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(years?|months?|weeks?|days?|hours?|cycles?|lines?|doses?)\b", re.I)
 _ALTERNATIVES = re.compile(r"\b(or|vs\.?|versus|compared|comparison|differ\w*|between|each|both)\b", re.I)

@@ -19,6 +19,12 @@ def first_answering(candidates: list[Candidate], terms: QueryTerms, rules: Rules
     """The best sentence that can answer at all: about the named things, holding every asked-about
     word the corpus knows (the focus), a number in the asked-for unit, and a bibliography entry when
     only one can answer (a journal, a DOI). None: abstain."""
+    if terms.reference_number is not None:
+        # "reference 3": that entry of the bibliography, and no other
+        candidates = [c for c in candidates if c.chunk.kind == "reference"
+                      and tuple(c.chunk.reference_numbers[:1]) == (terms.reference_number,)]
+        if not candidates:
+            return None
     if "bibliography" in terms.wants:
         candidates = [c for c in candidates if c.chunk.kind == "reference"]
         if not candidates:
