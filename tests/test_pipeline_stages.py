@@ -243,6 +243,24 @@ def test_a_defining_sentence_is_one_with_a_name_as_its_subject():
     assert _defined_subject("The objective response rates were 41.5% and 27.9%.") == frozenset()
 
 
+def test_a_pronoun_after_a_question_on_a_technical_term_stands_for_that_term():
+    history = [Turn("user", "What did HELIOS-7 find?"), Turn("assistant", "A median PFS of 14.2 months."),
+               Turn("user", "Is zorbatinib taken by mouth?"), Turn("assistant", "“It is taken once daily by mouth.”")]
+    assert rewrite_query("Does it cause hypertension?", history) == "Does zorbatinib cause hypertension?"
+
+
+@pytest.mark.parametrize("answer", ["[Rates of] grade 3 hypertension were 12.4%.", "“Most patients stayed on treatment.”"])
+def test_an_answers_first_word_is_no_name_for_a_pronoun(answer):
+    history = [Turn("user", "What did HELIOS-7 find?"), Turn("assistant", answer)]
+    assert rewrite_query("How common was it?", history) == "How common was HELIOS-7?"
+
+
+@pytest.mark.parametrize("question", ["Who reported it?", "Who stated that?", "who mentioned this"])
+def test_who_reported_it_quotes_the_last_answer(question):
+    history = [Turn("user", "How much fatigue was there?"), Turn("assistant", "We saw more fatigue with the combination.")]
+    assert rewrite_query(question, history).endswith("“We saw more fatigue with the combination.”")
+
+
 def test_the_other_one_is_a_named_rule_and_without_history_nothing_changes(synthetic):
     history = [Turn("user", "What was the primary end point of KESTREL 2019-04?"), Turn("assistant", "Overall response rate.")]
     assert synthetic.pipeline.rewriter.rewrite("What about the other trial?", []) == "What about the other trial?"

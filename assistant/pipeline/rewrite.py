@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from assistant.inputs import Turn
+from assistant.language import words
 from assistant.pipeline.question import _LEADING, ATTRIBUTION_TOKENS as _ATTRIBUTION_TOKENS, entities, focus_span
 from assistant.pipeline.rules import ALL_ON, Rules
 from index.lexical import tokenize
@@ -21,7 +22,7 @@ _SPEAKER_IN_TEXT = re.compile(r"[”\"]\s*,?\s*([A-Z][\w'’-]+)\s+(?:said|says|
 _DEFINITE_ANAPHOR = re.compile(r"\b(?:the|that|this)\s+(trial|study|drug|regimen|paper|agent|combination|speaker|expert)\b", re.I)
 _ELLIPSIS = re.compile(r"^\s*(?:and|also|but|what about|how about|what of|and what about|and how about|same for|ok,? and|then)\b[\s,]*", re.I)
 _ATTRIBUTION = re.compile(
-    r"\bwho\b.*\b(said|say|says|noted|stated|commented|explained|mentioned|quoted|made|wrote|claimed)\b"
+    r"\bwho\b.*\b(" + "|".join(sorted(words("english", "attribution"))) + r")\b"
     r"|\b(whose|which (?:expert|speaker|doctor|author))\b.*\b(quote|words|comment|statement|remark|view|opinion)\b"
     r"|\bwho\b.*\b(that|this)\b\s*\??\s*$",
     re.I,
@@ -81,6 +82,24 @@ def _others_in(group: list[str], named: set[str]) -> list[str]:
     return [g for g in group if not set(tokenize(g)) & named]
 
 
+# a sentence's first word, after any opening quote or bracket, and the word after it
+_SENTENCE_START = re.compile(r"(?:^|(?<=[.!?])\s+)([\s“\"‘'\[(]*)([A-Z][\w’'-]*)(?=(\W+\S+)?)")
+
+
+def _names_in_answer(text: str) -> list[str]:
+    """The names an answer uses. A sentence's first word is capitalised by grammar: an everyday word
+    there ("[Rates of] grade 3 …", "“One, it’s …") is no name unless a name's next word follows it
+    ("Alliance A061202 …")."""
+    from wordfreq import zipf_frequency
+
+    def first_word(m: re.Match) -> str:
+        word, after = m.group(2), (m.group(3) or "").strip(" ,;:”\"’'])")
+        continues = bool(after) and (after[:1].isupper() or any(ch.isdigit() for ch in after))
+        everyday = zipf_frequency(word.lower(), "en") >= _EVERYDAY_ZIPF
+        return m.group(0) if continues or not everyday else m.group(1) + word.lower()
+    return entities(_SENTENCE_START.sub(first_word, text))
+
+
 def _is_measure(entity: str) -> bool:
     return entity.isupper() and len(entity) <= 5
 
@@ -118,15 +137,21 @@ class _Focus:
 
     def after_user(self, resolved: str) -> None:
         self.question = resolved
-        found = entities(resolved)
-        if found:
-            self.entities = found
+        found = _names_in_answer(resolved)  # a resolved "who said that" quotes the last answer
         self.asked_names = bool(found)
         # the words as written (the index's stems would read "pomali dexame")
         words = [w for w in re.findall(r"[A-Za-z][\w’'-]*", resolved)
                  if w.lower() not in _LEADING and tokenize(w) and len(w) > 2]
+        # what a pronoun stands for next: the question's names; else its technical terms ("Is ixazomib
+        # an oral drug?" -> "ixazomib": the conversation has moved on from older names); else its
+        # first content words
+        technical = [w for w in words if _is_technical(w)]
+        if found:
+            self.entities = found
+        elif technical:
+            self.entities = []
         if words:
-            self.topic_words = " ".join(words[:8])
+            self.topic_words = " ".join((technical or words)[:8])
         self._note_person(resolved)
 
     def after_assistant(self, text: str) -> None:
@@ -134,7 +159,7 @@ class _Focus:
         if not self.asked_names:
             # "Which of the two trials was single-arm?" names none: the answer's names ("IFM 2014-01 was
             # ...") are what "it" refers to next
-            found = [e for e in entities(text) if not _is_measure(e)]
+            found = [e for e in _names_in_answer(text) if not _is_measure(e)]
             if found:
                 self.entities = found
         self._note_person(text)
@@ -287,9 +312,16 @@ def _with_name(question: str, names: list[str], own: list[str]) -> str | None:
     return swapped if swapped != question else None
 
 
+_EVERYDAY_ZIPF = 4.0  # wordfreq's Zipf frequency from which a word is everyday English
 # General-English frequency (wordfreq's Zipf scale) below which a word is a technical term: a
 # question that uses one ("ixazomib", "neutropenia") names its own subject.
 _SUBJECT_ZIPF = 3.0
+
+
+def _is_technical(word: str) -> bool:
+    from wordfreq import zipf_frequency
+
+    return len(word) >= 5 and zipf_frequency(word.lower(), "en") < _SUBJECT_ZIPF
 
 
 def _names_own_subject(question: str) -> bool:
