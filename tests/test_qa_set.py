@@ -47,7 +47,7 @@ ARTICLE_NORM = normalise(ARTICLE)
 
 
 def test_every_line_parses_to_an_object():
-    raw = [l for l in QA_PATH.read_text(encoding="utf-8").splitlines() if l.strip()]
+    raw = [line for line in QA_PATH.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert len(raw) == len(ITEMS)
     assert all(isinstance(it, dict) for it in ITEMS)
 

@@ -128,7 +128,8 @@ def build_table(words: list[str], used, work_dir: Path, wordnet_dir: Path = WORD
                     entry.extend(p for p in known if p not in entry)
         # an adjective of the corpus stands for the noun it pertains to, among that noun's first
         # senses: "cardiac" for "heart", "oral" for "mouth" (WordNet's pertainyms)
-        for lemma in (l for synset in wn.synsets(word, pos="a") for l in synset.lemmas() if l.name().lower() == word):
+        adjectives = (lemma for synset in wn.synsets(word, pos="a") for lemma in synset.lemmas())
+        for lemma in (a for a in adjectives if a.name().lower() == word):
             for noun in lemma.pertainyms():
                 name = noun.name().replace("_", " ").lower()
                 tokens = tokenize(name)
