@@ -104,7 +104,9 @@ def test_corrections_are_deterministic(speller):
     ("What was the median PFS and what side effects were seen?", 2),
     ("What was the median PFS in HELIOS-7?", 1),
     ("What and why?", 1),
-    ("Which patients and which doctors were involved?", 1),  # "and which doctors" has one content word
+    ("Which patients and which doctors were involved?", 1),  # "Which patients" has one content word, no verb
+    ("How many patients were in HELIOS-7, and what was the HR?", 2),  # one content word and a verb: a clause
+    ("Who spoke for HELIOS-7 and where do they work?", 2),
 ])
 def test_questions_split_into_their_parts(question, parts):
     assert len(split_parts(question)) == parts
@@ -247,6 +249,19 @@ def test_a_pronoun_after_a_question_on_a_technical_term_stands_for_that_term():
     history = [Turn("user", "What did HELIOS-7 find?"), Turn("assistant", "A median PFS of 14.2 months."),
                Turn("user", "Is zorbatinib taken by mouth?"), Turn("assistant", "“It is taken once daily by mouth.”")]
     assert rewrite_query("Does it cause hypertension?", history) == "Does zorbatinib cause hypertension?"
+
+
+def test_they_after_an_answer_naming_two_people_is_both():
+    people = frozenset({"Maria Okafor", "Tomas Lindqvist", "Okafor", "Lindqvist"})
+    history = [Turn("user", "Who presented HELIOS-7?"), Turn("assistant", "The data were discussed by Okafor and Lindqvist.")]
+    assert RuleRewriter(people).rewrite("Where do they work?", history) == "Where do Okafor and Lindqvist work?"
+
+
+def test_a_later_part_leans_on_what_the_earlier_part_asked_or_answered(synthetic):
+    own_subject = synthetic.ask("What is zorbatinib's dose and how is it taken?").to_dict()["rewritten_query"]
+    assert own_subject.endswith("how is zorbatinib taken?"), own_subject  # the question's own subject
+    named = synthetic.ask("Which trial was single-arm, and how many patients did it enroll?").to_dict()["rewritten_query"]
+    assert named.endswith("how many patients did KESTREL 2019-04 enroll?"), named  # what the first answer named
 
 
 @pytest.mark.parametrize("answer", ["[Rates of] grade 3 hypertension were 12.4%.", "“Most patients stayed on treatment.”"])

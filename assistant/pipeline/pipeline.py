@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from assistant.inputs import Turn
-from assistant.language import pattern
+from assistant.language import pattern, words
 from assistant.pipeline import condense
 from assistant.pipeline.compose import Composed, ExtractiveComposer, abstention
 from assistant.pipeline.decide import decide, not_a_question
@@ -48,12 +48,22 @@ def split_parts(question: str) -> list[str]:
     """The parts of a question that asks two or three things ("How many patients..., and what was the HR?").
 
     Where a question divides is language knowledge (``english.toml`` ``part_break``); a piece without
-    two content words of its own is no part ("what and why?").
+    a content word of its own is no part ("what and why?"), nor is one with a single content word and no
+    verb ("Which patients and which doctors were involved?" asks one thing of two).
     """
     pieces = [p.strip(" ,;") for p in pattern("english", "part_break").split(question) if p and p.strip(" ,;")]
-    if len(pieces) < 2 or len(pieces) > MAX_PARTS or any(len(tokenize(p)) < 2 for p in pieces):
+    if len(pieces) < 2 or len(pieces) > MAX_PARTS or not all(_is_clause(p) for p in pieces):
         return [question]
     return [p if p.endswith("?") else p + "?" for p in pieces]
+
+
+_AUXILIARIES = frozenset(words("english", "auxiliaries"))
+
+
+def _is_clause(piece: str) -> bool:
+    """Two content words, or one and an auxiliary verb ("what was the HR", "where do they work")."""
+    content = tokenize(piece)
+    return len(content) >= 2 or (len(content) == 1 and any(w.lower() in _AUXILIARIES for w in piece.split()))
 
 
 def with_earlier_names(query: str, part: str, earlier: list[str]) -> str:
@@ -180,6 +190,8 @@ class Pipeline:
             queries.append(query)
             answered.append(composed)
             context.append(Turn("user", part))  # a later part may lean on an earlier one ("and what was its HR?")
+            if not composed.abstained:  # or on what its answer named ("Who moderated it, and where do they work?")
+                context.append(Turn("assistant", composed.text))
         trace.query = " | ".join(queries)
         composed = answered[0] if len(answered) == 1 else combine_parts(parts, answered)
         composed = self._word_with_model(composed, trace, compose_with_model)

@@ -18,6 +18,8 @@ from index.lexical import tokenize
 
 _PRONOUN = re.compile(r"\b(its|their|it|they|them|he|she|his|her|him)\b", re.I)
 _PERSONAL = {"he", "she", "his", "her", "him"}
+_PLURAL = {"they", "their", "them"}
+_ASKS_FOR_NAME = re.compile(r"^\s*(?:and\s+)?(?:which|who|whom|whose)\b", re.I)
 _SPEAKER_IN_TEXT = re.compile(r"[”\"]\s*,?\s*([A-Z][\w'’-]+)\s+(?:said|says|noted|explained|commented|added|stated)\b")
 _DEFINITE_ANAPHOR = re.compile(r"\b(?:the|that|this)\s+(trial|study|drug|regimen|paper|agent|combination|speaker|expert)\b", re.I)
 _ELLIPSIS = re.compile(r"^\s*(?:and|also|but|what about|how about|what of|and what about|and how about|same for|ok,? and|then)\b[\s,]*", re.I)
@@ -126,6 +128,8 @@ class _Focus:
     answer: str = ""
     person: str = ""  # the last person named or quoted, for he/she/his/her
     asked_names: bool = False  # whether the last question named things itself
+    asked_term: bool = False  # whether it used a technical term (its subject, for a pronoun next)
+    asks_for_name: bool = False  # "Which trial …?", "Who …?": the answer names what comes next
     people: frozenset[str] = frozenset()  # the people the corpus knows
 
     def best(self) -> str:
@@ -140,12 +144,14 @@ class _Focus:
         found = _names_in_answer(resolved)  # a resolved "who said that" quotes the last answer
         self.asked_names = bool(found)
         # the words as written (the index's stems would read "pomali dexame")
-        words = [w for w in re.findall(r"[A-Za-z][\w’'-]*", resolved)
+        words = [re.sub(r"[’']s$", "", w) for w in re.findall(r"[A-Za-z][\w’'-]*", resolved)  # "ixazomib's"
                  if w.lower() not in _LEADING and tokenize(w) and len(w) > 2]
         # what a pronoun stands for next: the question's names; else its technical terms ("Is ixazomib
         # an oral drug?" -> "ixazomib": the conversation has moved on from older names); else its
         # first content words
         technical = [w for w in words if _is_technical(w)]
+        self.asked_term = bool(technical)
+        self.asks_for_name = bool(_ASKS_FOR_NAME.match(resolved))
         if found:
             self.entities = found
         elif technical:
@@ -156,9 +162,14 @@ class _Focus:
 
     def after_assistant(self, text: str) -> None:
         self.answer = text
-        if not self.asked_names:
+        if self.asks_for_name and self.asked_names:
+            # "Who presented HELIOS-7?": the people the answer names join what the question named
+            named = [e for e in _names_in_answer(text) if not _is_measure(e) and e not in self.entities]
+            self.entities = named + self.entities
+        elif not self.asked_names and (self.asks_for_name or not self.asked_term):
             # "Which of the two trials was single-arm?" names none: the answer's names ("IFM 2014-01 was
-            # ...") are what "it" refers to next
+            # ...") are what "it" refers to next — unless the question had a subject of its own ("What is
+            # ixazomib's brand name?": "it" is still ixazomib)
             found = [e for e in _names_in_answer(text) if not _is_measure(e)]
             if found:
                 self.entities = found
@@ -291,6 +302,11 @@ def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON, coordinated: C
     if pronoun:
         if pronoun.group(1).lower() in _PERSONAL and focus.person:
             target = focus.person
+        elif pronoun.group(1).lower() in _PLURAL:
+            # "they" after an answer naming two or three people ("… moderated by Yee and Patel"): all of them
+            named = [e for e in focus.entities if e in focus.people or any(e in p.split() for p in focus.people)]
+            if 2 <= len(named) <= 3:
+                target = " and ".join(named)
 
         def swap(m: re.Match) -> str:
             word = m.group(1).lower()
