@@ -18,6 +18,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 ARTICLE = REPO_ROOT / "corpus" / "data" / "onclive-ixazomib-rrmm.txt"
 
 
+def assistant_over(document: Path, data_dir: Path, embedder):
+    """An assistant over ``document`` alone, ingested into its own embedded Chroma under ``data_dir``."""
+    from assistant.service import Assistant
+    from assistant.settings import load_settings
+    from corpus.documents import load_documents
+    from index.build import ingest
+    from index.store import ChunkStore, connect
+
+    settings = load_settings(env={}, data_dir=data_dir, corpus_dir=document.parent)
+    store = ChunkStore(connect(settings.chroma_dir), settings.collection)
+    ingest(load_documents([document]), store, embedder, settings.catalog_dir, remove_missing=True)
+    return Assistant.open(settings, embedder=embedder)
+
+
 @pytest.fixture(scope="session")
 def embedder():
     from index.embedding import Embedder

@@ -11,6 +11,7 @@ import pytest
 
 from assistant.pipeline.question import expand, find_aliases
 from index.lexical import tokenize
+from tests.conftest import assistant_over
 
 DOCUMENT = """Zorbatinib in renal cancer
 Zorbatinib (Zorvexa) was added to sunitinib [Sutent] in the phase 3 HELIOS-7 trial, according to Maria Okafor, MD.
@@ -39,20 +40,11 @@ def test_a_passage_using_either_name_holds_both():
 
 @pytest.fixture(scope="module")
 def aliased(tmp_path_factory, embedder):
-    from assistant.service import Assistant
-    from assistant.settings import load_settings
-    from corpus.documents import load_documents
-    from index.build import ingest
-    from index.store import ChunkStore, connect
-
     folder = tmp_path_factory.mktemp("aliases")
     doc = folder / "corpus" / "zorbatinib-renal.txt"
     doc.parent.mkdir()
     doc.write_text(DOCUMENT, encoding="utf-8")
-    settings = load_settings(env={}, data_dir=folder / "data", corpus_dir=doc.parent)
-    store = ChunkStore(connect(settings.chroma_dir), settings.collection)
-    ingest(load_documents([doc]), store, embedder, settings.catalog_dir, remove_missing=True)
-    return Assistant.open(settings, embedder=embedder)
+    return assistant_over(doc, folder / "data", embedder)
 
 
 @pytest.mark.parametrize("question, expected", [

@@ -18,6 +18,7 @@ from assistant.pipeline.pipeline import combine_parts, split_parts
 from assistant.pipeline.rewrite import RuleRewriter, coordinated_names, rewrite_query
 from assistant.pipeline.rules import RULES, Rules
 from assistant.pipeline.spelling import Speller
+from tests.conftest import assistant_over
 from index.lexical import tokenize
 
 DOC = Path(__file__).parent / "data" / "synthetic-renal-trial.txt"
@@ -26,16 +27,15 @@ DOC = Path(__file__).parent / "data" / "synthetic-renal-trial.txt"
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory, embedder):
     """The synthetic document alone, ingested into its own embedded Chroma."""
-    from assistant.service import Assistant
-    from assistant.settings import load_settings
-    from corpus.documents import load_documents
-    from index.build import ingest
-    from index.store import ChunkStore, connect
+    return assistant_over(DOC, tmp_path_factory.mktemp("synthetic"), embedder)
 
-    settings = load_settings(env={}, data_dir=tmp_path_factory.mktemp("synthetic"), corpus_dir=DOC.parent)
-    store = ChunkStore(connect(settings.chroma_dir), settings.collection)
-    ingest(load_documents([DOC]), store, embedder, settings.catalog_dir, remove_missing=True)
-    return Assistant.open(settings, embedder=embedder)
+
+def terms_of(synthetic, question: str):
+    """``question`` analysed for the synthetic document (the question stage alone)."""
+    from assistant.pipeline.score import analyse_for
+
+    doc_id = next(iter(synthetic.catalog.chunks.values())).doc_id
+    return analyse_for(question, question, synthetic.catalog, synthetic.lexicon, doc_id)
 
 
 @pytest.fixture(scope="module")
@@ -184,11 +184,7 @@ def test_who_is_x_is_answered_by_the_sentence_defining_x(synthetic, question):
     ("Who said there was more fatigue?", False),
 ])
 def test_only_a_question_asking_for_the_name_alone_is_a_definition(synthetic, question, defines):
-    from assistant.pipeline.score import analyse_for
-
-    doc_id = next(iter(synthetic.catalog.chunks.values())).doc_id
-    terms = analyse_for(question, question, synthetic.catalog, synthetic.lexicon, doc_id)
-    assert bool(terms.defines) is defines
+    assert bool(terms_of(synthetic, question).defines) is defines
 
 
 @pytest.mark.parametrize("question, results", [
@@ -198,11 +194,7 @@ def test_only_a_question_asking_for_the_name_alone_is_a_definition(synthetic, qu
     ("What is the dose of zorbatinib?", False),
 ])
 def test_summary_requests_ask_for_results_and_why_questions_do_not(synthetic, question, results):
-    from assistant.pipeline.score import analyse_for
-
-    doc_id = next(iter(synthetic.catalog.chunks.values())).doc_id
-    terms = analyse_for(question, question, synthetic.catalog, synthetic.lexicon, doc_id)
-    assert ("result" in terms.wants) is results
+    assert ("result" in terms_of(synthetic, question).wants) is results
 
 
 @pytest.mark.parametrize("question, spelled_out", [
@@ -230,10 +222,7 @@ def test_a_numbered_reference_is_answered_by_that_entry_or_not_at_all(synthetic)
     ("What was the overall response rate?", {"orr"}),
 ])
 def test_the_end_points_a_question_names_are_in_its_own_words(synthetic, question, points):
-    from assistant.pipeline.score import analyse_for
-
-    doc_id = next(iter(synthetic.catalog.chunks.values())).doc_id
-    assert analyse_for(question, question, synthetic.catalog, synthetic.lexicon, doc_id).end_points == points
+    assert terms_of(synthetic, question).end_points == points
 
 
 def test_a_defining_sentence_is_one_with_a_name_as_its_subject():

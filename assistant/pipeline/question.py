@@ -548,6 +548,7 @@ class Lexicon:
     abbreviations: dict[str, str]
     people: frozenset[str] = frozenset()
     names_by_doc: dict[str, frozenset[str]] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # ``find_aliases`` (also among ``abbreviations``)
 
     def topic_tokens(self, doc_id: str) -> frozenset[str]:
         """Identifying words of the names one document uses that are not people (trials, drugs,
@@ -599,10 +600,10 @@ def build_lexicon(catalog: Catalog) -> Lexicon:
         if chunk.kind == "reference":
             people.update(_AUTHOR.findall(chunk.text))
     by_doc = names_by_document(catalog)
+    aliases = find_aliases(c.text for c in catalog.chunks.values())
     return Lexicon(entities=frozenset(n for names in by_doc.values() for n in names),
-                   abbreviations={**find_aliases(c.text for c in catalog.chunks.values()),
-                                  **find_abbreviations(c.text for c in catalog.chunks.values())},
-                   people=frozenset(people), names_by_doc=by_doc)
+                   abbreviations={**aliases, **find_abbreviations(c.text for c in catalog.chunks.values())},
+                   people=frozenset(people), names_by_doc=by_doc, aliases=aliases)
 
 
 def known_entities(catalog: Catalog) -> frozenset[str]:

@@ -12,7 +12,8 @@ from typing import Callable, Iterable
 
 from assistant.inputs import Turn
 from assistant.language import words
-from assistant.pipeline.question import _LEADING, ATTRIBUTION_TOKENS as _ATTRIBUTION_TOKENS, entities, focus_span
+from assistant.pipeline.question import (_LEADING, ATTRIBUTION_TOKENS as _ATTRIBUTION_TOKENS, EVERYDAY_ZIPF, _zipf,
+                                         entities, focus_span)
 from assistant.pipeline.rules import ALL_ON, Rules
 from index.lexical import tokenize
 
@@ -92,12 +93,10 @@ def _names_in_answer(text: str) -> list[str]:
     """The names an answer uses. A sentence's first word is capitalised by grammar: an everyday word
     there ("[Rates of] grade 3 …", "“One, it’s …") is no name unless a name's next word follows it
     ("Alliance A061202 …")."""
-    from wordfreq import zipf_frequency
-
     def first_word(m: re.Match) -> str:
         word, after = m.group(2), (m.group(3) or "").strip(" ,;:”\"’'])")
         continues = bool(after) and (after[:1].isupper() or any(ch.isdigit() for ch in after))
-        everyday = zipf_frequency(word.lower(), "en") >= _EVERYDAY_ZIPF
+        everyday = _zipf(word.lower()) >= EVERYDAY_ZIPF
         return m.group(0) if continues or not everyday else m.group(1) + word.lower()
     return entities(_SENTENCE_START.sub(first_word, text))
 
@@ -328,23 +327,17 @@ def _with_name(question: str, names: list[str], own: list[str]) -> str | None:
     return swapped if swapped != question else None
 
 
-_EVERYDAY_ZIPF = 4.0  # wordfreq's Zipf frequency from which a word is everyday English
 # General-English frequency (wordfreq's Zipf scale) below which a word is a technical term: a
 # question that uses one ("ixazomib", "neutropenia") names its own subject.
 _SUBJECT_ZIPF = 3.0
 
 
 def _is_technical(word: str) -> bool:
-    from wordfreq import zipf_frequency
-
-    return len(word) >= 5 and zipf_frequency(word.lower(), "en") < _SUBJECT_ZIPF
+    return len(word) >= 5 and _zipf(word.lower()) < _SUBJECT_ZIPF
 
 
 def _names_own_subject(question: str) -> bool:
-    from wordfreq import zipf_frequency
-
-    return any(len(w) >= 5 and zipf_frequency(w.lower(), "en") < _SUBJECT_ZIPF
-               for w in re.findall(r"[A-Za-z][A-Za-z-]+", question))
+    return any(_is_technical(w) for w in re.findall(r"[A-Za-z][A-Za-z-]+", question))
 
 
 _WH_START = re.compile(r"^(?:what|which|who|whom|whose|when|where|why|how)\b", re.I)

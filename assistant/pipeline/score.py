@@ -306,7 +306,7 @@ _DEFINES = re.compile(r"^[“\"\[(]*(?P<s>(?:[A-Z][\w’'.-]*|\d[\w-]*)(?:\s+(?:
 
 
 def _spelled_out(text: str) -> frozenset[str]:
-    """The abbreviations ``text`` writes out ("… an immunomodulatory drug (IMiD)" defines "imid")."""
+    """The abbreviations ``text`` writes out ("… time to progression (TTP)" defines "ttp")."""
     return frozenset(t for short in defined_in(text) for t in tokenize(short, drop_stopwords=False)[:1])
 
 

@@ -12,19 +12,21 @@ word, then the alphabetically first.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
 from assistant.language import words
+from assistant.pipeline.question import EVERYDAY_ZIPF, find_aliases
+from index.lexical import tokenize
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*[A-Za-z]")
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-–/][A-Za-z0-9]+)*")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 MIN_CORRECTED_CHARS = 4  # shorter words have too many neighbours to correct safely
 MIN_CLIPPED_CHARS = 3  # "dex", "pom": a clipped word starts one corpus word, or it is left alone
-EVERYDAY_ZIPF = 4.0  # wordfreq Zipf from which a word is everyday English: never taken for a clipped one
 # wordfreq's Zipf frequency from which a word is real English even where symspellpy's list lacks it
 # (typos sit below 2: "medain" 0, "guidlines" 1.5, "evry" 1.9; "unfavorable" is 3.2)
 REAL_WORD_ZIPF = 2.5
@@ -76,8 +78,6 @@ def english_words() -> dict[str, int]:
 
 
 def _stem_of(word: str) -> str:
-    from index.lexical import tokenize
-
     tokens = tokenize(word, drop_stopwords=False)
     return tokens[0] if tokens else word
 
@@ -95,15 +95,15 @@ def _edits1(word: str) -> set[str]:
 class Speller:
     """Corrects the words of a question that neither the corpus nor English knows."""
 
-    def __init__(self, corpus_texts: Iterable[str]) -> None:
+    def __init__(self, corpus_texts: Iterable[str], aliases: dict[str, str] | None = None) -> None:
         from symspellpy import SymSpell
 
         corpus_texts = list(corpus_texts)
-        from assistant.pipeline.question import find_aliases
-
-        self._aliases = find_aliases(corpus_texts)  # "pomalyst" -> "pomalidomide": one thing, two names
+        # "pomalyst" -> "pomalidomide": one thing, two names (the lexicon's, when the caller has them)
+        self._aliases = find_aliases(corpus_texts) if aliases is None else aliases
         counts = Counter(w.lower().replace("’", "'") for text in corpus_texts for w in _WORD.findall(text))
         self.corpus = counts
+        self._sorted = sorted(w for w in counts if w.isalpha())  # for the words a clipped one starts
         self._flat = {w.replace("'", "") for w in counts}  # "theres" is the corpus's "there's"
         # the corpus's own words that English does not know (drugs, names, codes): a typo of an
         # everyday word is corrected against the English dictionary instead
@@ -166,9 +166,12 @@ class Speller:
     def completion(self, clipped: str) -> str | None:
         """The corpus word ``clipped`` is the start of, when it starts one thing only (its inflections
         and the other names the corpus gives it aside: "cytogenetic", "cytogenetics"; "pomalidomide
-        (Pomalyst)"), that thing's name; None when it starts none or several. Clinical shorthand clips words ("elig", "neutro", "dex"); a clipped word is the
-        start of what was meant, where a typo is a near miss of it."""
-        longer = [w for w in self.corpus if w.startswith(clipped) and len(w) >= len(clipped) + 2 and w.isalpha()]
+        (Pomalyst)"), that thing's name; None when it starts none or several. Clinical shorthand clips
+        words ("elig", "neutro", "dex"); a clipped word is the start of what was meant, where a typo is a
+        near miss of it."""
+        start = bisect_left(self._sorted, clipped)
+        end = bisect_left(self._sorted, clipped + "\uffff", start)
+        longer = [w for w in self._sorted[start:end] if len(w) >= len(clipped) + 2]
         things = {self._thing_of(w) for w in longer}
         if len(things) != 1:
             return None
