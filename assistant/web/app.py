@@ -8,6 +8,7 @@ API and the chat alike, pass one ``AnswerGate``.
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Any, Literal
@@ -236,7 +237,22 @@ def create_app(settings: Settings, assistant=None) -> FastAPI:
                        allow_headers=["Content-Type", "Authorization"], expose_headers=["Retry-After"], max_age=600)
     app.add_middleware(SecurityHeaders, origins=origins)
     # Mounted last, at "/": the routes above keep priority and Gradio's /assets resolve.
-    return ui.mount(app, assistant, settings, limiter, feedback, gate, events)
+    app = ui.mount(app, assistant, settings, limiter, feedback, gate, events)
+    _settle_heap()
+    return app
+
+
+def _settle_heap() -> None:
+    """Put every object alive now — the open index, the lexicon, the model, the app — out of the garbage
+    collector's reach for the life of the process.
+
+    They are never garbage, but a full collection walks them all while holding the interpreter: with
+    one article open that is ~160,000 objects and ~200 ms, with a few more (or the test session's
+    2.4 million) up to 1.8 s, during which no request, not even /api/health, is served. Frozen, a full
+    collection walks only what turns allocate. Garbage already there is collected first, not frozen.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def serve(settings: Settings) -> None:
