@@ -165,11 +165,12 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
 
     weights: dict[str, float] = {}
     asked = set(tokenize(question))
+    specificity = _specificities(query)
     for token in dict.fromkeys(tokenize(query)):
         if token in TYPE_WORDS or (len(token) < 2 and not token.isdigit()):
             continue
         idf = idf_of(token)
-        weight = idf if idf is not None else rarest * _specificity(token)
+        weight = idf if idf is not None else rarest * specificity.get(token, 1.0)
         weight *= 0.3 if token in GENERIC else 1.0
         # words carried over from earlier turns set the scene; the person's new words say what is asked
         weights[token] = weight if token in asked else 0.5 * weight
@@ -297,11 +298,12 @@ def lexical_coverage(query: str, statistics) -> float:
     incidental and meaning should lead."""
     rarest = _rarest_idf(len(statistics.ids))
     known = total = 0.0
+    specificity = _specificities(query)
     for token in dict.fromkeys(tokenize(query)):
         if token in TYPE_WORDS or (len(token) < 2 and not token.isdigit()):
             continue
         idf = statistics.idf(token)
-        weight = (idf if idf is not None else rarest * _specificity(token)) * (0.3 if token in GENERIC else 1.0)
+        weight = (idf if idf is not None else rarest * specificity.get(token, 1.0)) * (0.3 if token in GENERIC else 1.0)
         total += weight
         known += weight if idf is not None else 0.0
     return known / total if total else 1.0
@@ -475,12 +477,31 @@ def _zipf(token: str) -> float:
     return zipf_frequency(token, "en")
 
 
+# A word as written, or one part of a hyphenated or slashed one ("2-year": "2", "year").
+_WORD_PART = re.compile(r"[^\W_]+")
+
+
+def _specificities(text: str) -> dict[str, float]:
+    """Each token of ``text`` with how specific the word it comes from is in general English.
+
+    The word, not the token: a stem is often no English word ("cause" is everyday, its stem "caus"
+    is as rare as a drug name), so judged by itself every inflected everyday word would count as rare."""
+    found: dict[str, float] = {}
+    for word in _WORD_PART.findall(normalise(text)):
+        specific = _specificity(word)
+        for token in tokenize(word):
+            found[token] = min(found.get(token, 1.0), specific)
+    for token in tokenize(text):  # codes kept whole ("2014-01"): specific claims
+        found.setdefault(token, 1.0)
+    return found
+
+
 @lru_cache(maxsize=4096)
-def _specificity(token: str) -> float:
+def _specificity(word: str) -> float:
     """0.15 for everyday words .. 1.0 for rare ones, from general English frequency."""
-    if token.isdigit() or any(ch.isdigit() for ch in token):
+    if any(ch.isdigit() for ch in word):
         return 1.0  # a number or code the corpus never mentions is a specific claim
-    zipf = _zipf(token)
+    zipf = _zipf(word)
     return float(min(1.0, max(0.15, (6.5 - zipf) / 4.0)))
 
 
