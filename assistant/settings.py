@@ -39,11 +39,11 @@ class Settings:
     max_answer_sentences: int = 3
     max_answer_chars: int = 600
     abstain_below: float = 0.15
-    # A question whose words the index covers less than this share of (by idf weight) is "plain language":
-    # WordNet stand-ins are searched for it (assistant/pipeline/synonyms.py), and the model's rewrite may be
-    # asked (condense.py). Re-swept on dev when everyday words outside the index stopped weighing like rare
-    # ones (their stems had been judged, session 19): 0.751 at 0.5, 0.756 from 0.6 to 0.8; the lowest of
-    # the plateau, the original set's MRR floor met below 0.7 (docs/evaluation.md, docs/llm.md).
+    # A question whose words its likeliest document covers less than this share of (by idf weight) is "plain
+    # language": WordNet stand-ins are searched for it (assistant/pipeline/synonyms.py), and the model's rewrite
+    # may be asked (condense.py). Re-swept on dev in session 19, when everyday words outside the index stopped
+    # weighing like rare ones: 0.751 at 0.5, 0.756 from 0.6 to 0.8; the plateau's lowest, the original set's
+    # MRR floor met below 0.7 (docs/evaluation.md, docs/llm.md).
     plain_language_below: float = 0.6
     disabled_rules: tuple[str, ...] = ()  # named answering rules turned off (assistant/pipeline/rules.py; ablation)
     # input limits

@@ -18,8 +18,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 ARTICLE = REPO_ROOT / "corpus" / "data" / "onclive-ixazomib-rrmm.txt"
 
 
-def assistant_over(document: Path, data_dir: Path, embedder):
-    """An assistant over ``document`` alone, ingested into its own embedded Chroma under ``data_dir``."""
+def assistant_over(document: Path, data_dir: Path, embedder, *others: Path):
+    """An assistant over ``document`` alone (or with ``others``), ingested into its own embedded Chroma
+    under ``data_dir``."""
     from assistant.service import Assistant
     from assistant.settings import load_settings
     from corpus.documents import load_documents
@@ -28,7 +29,7 @@ def assistant_over(document: Path, data_dir: Path, embedder):
 
     settings = load_settings(env={}, data_dir=data_dir, corpus_dir=document.parent)
     store = ChunkStore(connect(settings.chroma_dir), settings.collection)
-    ingest(load_documents([document]), store, embedder, settings.catalog_dir, remove_missing=True)
+    ingest(load_documents([document, *others]), store, embedder, settings.catalog_dir, remove_missing=True)
     return Assistant.open(settings, embedder=embedder)
 
 

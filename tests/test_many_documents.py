@@ -120,6 +120,22 @@ def test_article_answers_do_not_move_when_forty_oncology_articles_join_the_index
     assert same == len(items), changed
 
 
+@pytest.mark.parametrize("question", [
+    "What were the chances of dying with the three drugs?",
+    "Was the heart harmed by the pill?",
+    "Was the pill taken by mouth?",
+    "What was the main aim of the trial?",
+])
+def test_a_plain_question_is_searched_with_the_same_stand_ins_when_other_articles_join(crowded, question):
+    """Whether a question is mostly in other words than the document's is judged by the statistics of the
+    document its words find first, not the whole index's: forty other articles using everyday words
+    ("study", "cancer", "drugs") do not change how the article's question is searched."""
+    many, alone = crowded
+    expansions = alone.ask(question).trace["expansions"]
+    assert expansions, "a plain-language question of the article is searched with WordNet stand-ins"
+    assert many.ask(question).trace["expansions"] == expansions
+
+
 @pytest.mark.parametrize("i", [3, 17, 32])
 def test_questions_about_another_document_are_answered_from_it(crowded, i):
     many, _ = crowded

@@ -513,6 +513,25 @@ def test_stand_ins_are_searched_only_for_a_question_mostly_in_other_words(synthe
     assert bool(synthetic.ask(question).trace["expansions"]) is plain
 
 
+def test_whether_a_question_is_plain_is_judged_by_its_document_not_the_index(synthetic, tmp_path, embedder):
+    """Another article that uses a question's everyday words does not change how a question about this
+    one is searched: "mostly in other words" is judged by the statistics of the document the question's
+    words find first."""
+    other = tmp_path / "corpus" / "wellbeing-survey.txt"
+    other.parent.mkdir()
+    other.write_text("# How folks feel\n\nFolks said they feel better after sleep; most folks feel rested after long "
+                     "days. How folks feel was asked of every folk who came.\n",
+                     encoding="utf-8")
+    both = assistant_over(DOC, tmp_path / "data", embedder, other)
+    question = "Did folks feel more tiredness on zorbatinib in HELIOS-7?"
+    alone = synthetic.ask(question)
+    assert alone.trace["expansions"], "plain for the synthetic document alone: stand-ins searched"
+    crowded = both.ask(question)
+    assert crowded.citations and {c["document"] for c in crowded.to_dict()["citations"]} == {"synthetic-renal-trial"}
+    assert crowded.trace["expansions"] == alone.trace["expansions"]
+    assert crowded.answer == alone.answer
+
+
 @pytest.mark.parametrize("question, person", [
     ("Whose trial was HELIOS-7?", True),
     ("Going back to the fatigue — whose patients were they?", True),

@@ -206,20 +206,25 @@ class Pipeline:
         # what is searched and scored: the query plus the document's words for the part's everyday
         # words (the person still sees the query itself)
         search = query
-        if self.synonyms is not None and self.rules.on("synonyms"):
-            with trace.stage("synonyms"):
-                # only for a question mostly in other words than the document's: where its words
-                # already match, stand-ins only blur the ranking
-                plain = lexical_coverage(part, self.catalog.lexical) < settings.plain_language_below
-                added = self.synonyms.expansions(part) if plain else []
-            if added:
-                trace.expansions.extend(a for a in added if a not in trace.expansions)
-                search = f"{query} {' '.join(added)}"
+        known = self._known_document(scope)
+        # the document's words for the part's everyday ones, when the document is known already
+        added = self._stand_ins(part, known, trace, settings) if known is not None else []
+        if added:
+            search = f"{query} {' '.join(added)}"
         # when the one document that can answer is known already, the question is analysed for it
         # on a helper thread while this one embeds the query (the model's run releases the GIL)
-        early = self._analyse_alongside(part, search, scope, trace)
+        early = self._analyse_alongside(part, search, known, trace)
         with trace.stage("retrieve"):
             retrieved = self._retrieve(search, scope)
+        if known is None:
+            # several documents: the stand-ins are judged for the likeliest to answer, once retrieval says
+            likely = documents_to_try(part, retrieved[:settings.candidate_passages], self.catalog, self.lexicon, scope)
+            added = self._stand_ins(part, likely[0] if likely else None, trace, settings)
+            if added:
+                search = f"{query} {' '.join(added)}"
+                with trace.stage("retrieve"):
+                    retrieved = self._retrieve(search, scope)
+        trace.expansions.extend(a for a in added if a not in trace.expansions)
         composed = self._answer(part, search, retrieved, scope, trace, settings,
                                 helper_result(early, lambda: None))  # None: ``_answer`` analyses here
         # the passages as the answer stage ranked them, then the rest of the fused list
@@ -227,6 +232,28 @@ class Pipeline:
         with trace.stage("verify"):
             passages = candidate_passages(retrieved, self.catalog, settings.candidate_passages)
             return self.verifier.verify(composed, passages)
+
+    def _stand_ins(self, part: str, doc_id: str | None, trace: Trace, settings: Settings) -> list[str]:
+        """The document's words for ``part``'s everyday ones (WordNet), searched as well — only for a
+        question mostly in other words than the document's: where its words already match, stand-ins
+        only blur the ranking. "Mostly" is judged by the statistics of ``doc_id``, the document most
+        likely to answer (the whole index's when None), like every other weighing of the question, so
+        that other documents joining the index do not change how one article's question is searched."""
+        if self.synonyms is None or not self.rules.on("synonyms"):
+            return []
+        with trace.stage("synonyms"):
+            statistics = self.catalog.document_index(doc_id) if doc_id is not None else self.catalog.lexical
+            plain = lexical_coverage(part, statistics) < settings.plain_language_below
+            return self.synonyms.expansions(part) if plain else []
+
+    def _known_document(self, scope: frozenset[str] | None) -> str | None:
+        """The document that will answer when that is known before retrieval: the index holds one
+        document, or the scope names one. None otherwise (the documents to try follow from retrieval)."""
+        if scope is not None and len(scope) == 1:
+            return next(iter(scope))
+        if scope is None and self.catalog.document_count == 1 and self.catalog.chunks:
+            return next(iter(self.catalog.chunks.values())).doc_id
+        return None
 
     def _model_rewrite(self, part: str, context: list[Turn], query: str, composed: Composed,
                        scope: frozenset[str] | None, trace: Trace, settings: Settings
@@ -288,19 +315,11 @@ class Pipeline:
                         key=lambda r: r.rank)
         return [replace(r, rank=i) for i, r in enumerate(merged)]
 
-    def _analyse_alongside(self, question: str, query: str, scope: frozenset[str] | None,
-                           trace: Trace) -> Future | None:
-        """``question`` analysed, on a helper thread, for the document that will answer it when that is
-        known before retrieval (the index holds one document, or the scope names one): a future of
-        (doc_id, terms). None otherwise (the documents to try follow from retrieval; ``_answer``
-        analyses for each)."""
-        if self.helpers is None:
-            return None
-        if scope is not None and len(scope) == 1:
-            doc_id = next(iter(scope))
-        elif scope is None and self.catalog.document_count == 1 and self.catalog.chunks:
-            doc_id = next(iter(self.catalog.chunks.values())).doc_id
-        else:
+    def _analyse_alongside(self, question: str, query: str, doc_id: str | None, trace: Trace) -> Future | None:
+        """``question`` analysed, on a helper thread, for ``doc_id``, the document that will answer it
+        when that is known before retrieval (``_known_document``): a future of (doc_id, terms). None
+        otherwise (the documents to try follow from retrieval; ``_answer`` analyses for each)."""
+        if self.helpers is None or doc_id is None:
             return None
 
         def analyse() -> tuple[str, QueryTerms]:

@@ -481,8 +481,10 @@ def _zipf(token: str) -> float:
 _WORD_PART = re.compile(r"[^\W_]+")
 
 
+@lru_cache(maxsize=256)  # a turn weighs its query several times (analysis, plain-language share)
 def _specificities(text: str) -> dict[str, float]:
-    """Each token of ``text`` with how specific the word it comes from is in general English.
+    """Each token of ``text`` with how specific the word it comes from is in general English (shared:
+    read it, do not change it).
 
     The word, not the token: a stem is often no English word ("cause" is everyday, its stem "caus"
     is as rare as a drug name), so judged by itself every inflected everyday word would count as rare."""
