@@ -89,6 +89,28 @@ def test_spacing_hyphen_and_separator_variants_are_written_the_documents_way(spe
     assert written in speller.correct(typed)
 
 
+@pytest.mark.parametrize("typed, written", [
+    ("Gr3 hypertension with zorbatinib?", "grade 3 hypertension"),
+    ("gr3/4 AEs on the combination", "grade 3/4 AEs"),
+    ("the ph2 study's ORR", "phase 2 study"),
+])
+def test_a_clipped_word_run_into_a_number_is_written_as_the_document_writes_it(speller, typed, written):
+    """Shorthand runs a clipped word into its number ("Gr3"); the document writes the word before
+    numbers ("Grade 3 or higher", "phase 2"), and only one such word starts that way."""
+    assert written in speller.correct(typed)
+
+
+@pytest.mark.parametrize("typed", ["CD38 status", "zz3 cohort", "the MM1 trial", "HELIOS-7 results"])
+def test_codes_and_letters_starting_no_numbered_word_are_left_as_written(speller, typed):
+    assert speller.correct(typed) == typed
+
+
+def test_letters_starting_several_numbered_words_are_left_as_written():
+    text = "Patients at grade 3 were many; at group 2 fewer."
+    assert Speller([text]).correct("gr3 events") == "gr3 events"  # grade or group: not guessed
+    assert Speller([text]).correct("gra3 events") == "grade 3 events"
+
+
 def test_corrections_are_deterministic(speller):
     first = [speller.correct("whats the medain responce in the singel arm studdy") for _ in range(3)]
     assert len(set(first)) == 1

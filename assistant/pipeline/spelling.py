@@ -20,7 +20,7 @@ from typing import Iterable
 
 from assistant.language import words
 from assistant.pipeline.question import EVERYDAY_ZIPF, find_aliases
-from index.lexical import tokenize
+from index.lexical import STOPWORDS, tokenize
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*[A-Za-z]")
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-–/][A-Za-z0-9]+)*")
@@ -130,6 +130,10 @@ class Speller:
                     codes.setdefault(compact, written)
         self.compounds = compounds
         self.codes = codes
+        # words the corpus writes before a small number ("grade 3", "phase 2"): clipped and run
+        # together with it in shorthand ("Gr3", "ph2")
+        self._numbered = sorted({w for text in corpus_texts for m in re.finditer(r"\b([A-Za-z]{3,})\s+\d{1,2}\b", text)
+                                 if (w := m.group(1).lower()) not in STOPWORDS})
 
     def correct_word(self, word: str) -> str | None:
         """The correction of one word, or None when it is known or no correction is safe."""
@@ -178,6 +182,21 @@ class Speller:
         named = [w for w in longer if _stem_of(w) == next(iter(things))]  # the name the others stand for
         return min(named or longer, key=lambda w: (-self.corpus[w], w))
 
+    def _numbered_word(self, m: re.Match) -> str:
+        """"Gr3" as the corpus writes it, "grade 3": letters run into a small number, where the letters
+        are no corpus word but start one thing only among the words the corpus writes before a number.
+        Codes the corpus uses ("CD38") and anything ambiguous are left as written."""
+        written, clipped, number = m.group(0), m.group(1).lower(), m.group(2)
+        if clipped + number in self.corpus or clipped in self.corpus:
+            return written
+        start = bisect_left(self._numbered, clipped)
+        end = bisect_left(self._numbered, clipped + "\uffff", start)
+        words = [w for w in self._numbered[start:end] if len(w) >= len(clipped) + 2]
+        if len({self._thing_of(w) for w in words}) != 1:
+            return written
+        word = min(words, key=lambda w: (-self.corpus[w], w))
+        return f"{word} {number}"
+
     def _thing_of(self, word: str) -> str:
         """The stem of what ``word`` names: its own, or that of the name it is another name for."""
         stem = _stem_of(word)
@@ -206,6 +225,7 @@ class Speller:
             compact = re.sub(r"[^a-z0-9]", "", m.group(0).lower())
             return self.codes.get(compact, m.group(0))
         text = re.sub(r"\b[A-Za-z]+\s?[-–]?\d[\dA-Za-z-]*\b|\b[A-Za-z]*\d[\dA-Za-z-]*\b", code, text)
+        text = re.sub(r"\b([A-Za-z]{2,})(\d{1,2})\b", self._numbered_word, text)
 
         def pair(m: re.Match) -> str:
             key = f"{m.group(1).lower()} {m.group(2).lower()}"
