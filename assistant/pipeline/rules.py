@@ -26,7 +26,7 @@ RULES: dict[str, str] = {
     "restates-question": "a sentence that only announces what the question asks ('it has 2 key features') is followed by the next one",
     "comparison": "a comparison of two named things is answered with one sentence about each",
     "spelling": "misspelt words are corrected against the corpus vocabulary and an English dictionary",
-    "variants": "hyphen and spacing variants of the document's compounds and codes are matched",
+    "variants": "hyphen and spacing variants of the document's compounds and codes are matched, and shorthand run into a number ('Gr3')",
     "open-question": "'what did X find' / 'tell me about X' asks for X's results sentences",
     "synonyms": "a question's everyday words are also searched as the document's words of the same WordNet sense",
     "two-part": "a question of two parts is answered part by part",
