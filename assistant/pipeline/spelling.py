@@ -167,15 +167,16 @@ class Speller:
             return min(near, key=lambda w: (w not in self.corpus, -english[w], w))
         return None
 
-    def completion(self, clipped: str) -> str | None:
+    def completion(self, clipped: str, among: list[str] | None = None) -> str | None:
         """The corpus word ``clipped`` is the start of, when it starts one thing only (its inflections
         and the other names the corpus gives it aside: "cytogenetic", "cytogenetics"; "pomalidomide
         (Pomalyst)"), that thing's name; None when it starts none or several. Clinical shorthand clips
         words ("elig", "neutro", "dex"); a clipped word is the start of what was meant, where a typo is a
-        near miss of it."""
-        start = bisect_left(self._sorted, clipped)
-        end = bisect_left(self._sorted, clipped + "\uffff", start)
-        longer = [w for w in self._sorted[start:end] if len(w) >= len(clipped) + 2]
+        near miss of it. ``among``: a sorted part of the vocabulary to look in (all of it when None)."""
+        vocabulary = self._sorted if among is None else among
+        start = bisect_left(vocabulary, clipped)
+        end = bisect_left(vocabulary, clipped + "\uffff", start)
+        longer = [w for w in vocabulary[start:end] if len(w) >= len(clipped) + 2]
         things = {self._thing_of(w) for w in longer}
         if len(things) != 1:
             return None
@@ -189,13 +190,8 @@ class Speller:
         written, clipped, number = m.group(0), m.group(1).lower(), m.group(2)
         if clipped + number in self.corpus or clipped in self.corpus:
             return written
-        start = bisect_left(self._numbered, clipped)
-        end = bisect_left(self._numbered, clipped + "\uffff", start)
-        words = [w for w in self._numbered[start:end] if len(w) >= len(clipped) + 2]
-        if len({self._thing_of(w) for w in words}) != 1:
-            return written
-        word = min(words, key=lambda w: (-self.corpus[w], w))
-        return f"{word} {number}"
+        word = self.completion(clipped, among=self._numbered)
+        return written if word is None else f"{word} {number}"
 
     def _thing_of(self, word: str) -> str:
         """The stem of what ``word`` names: its own, or that of the name it is another name for."""
