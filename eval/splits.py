@@ -3,7 +3,7 @@
 An item of the original set (``eval/qa.jsonl``) goes to the split named by a fixed hash of its id, so
 the split never depends on the file's order or on other items, and adding an item moves no other. The
 items written blind go whole to one split: ``qa_blind_dev.jsonl`` to dev, ``qa_blind_test.jsonl`` to
-test (never read to tune anything), and the later blind files of ``ADDED_FILES`` (``qa_blind_dev2.jsonl``
+test (never read to tune anything), and the later blind files of ``ADDED_FILES`` (``qa_blind_dev2.jsonl``,
 ``qa_blind_dev3.jsonl`` and ``qa_blind_dev4.jsonl``, written by a third, a fourth and a fifth writer) to theirs. Each file keeps its own gate floors (``eval/thresholds_split.json``),
 so a floor is always checked on the items it was measured on.
 """

@@ -105,6 +105,16 @@ def test_codes_and_letters_starting_no_numbered_word_are_left_as_written(speller
     assert speller.correct(typed) == typed
 
 
+def test_a_misspelling_two_edits_from_a_document_word_means_that_word_not_a_nearer_english_one():
+    # "preffered" is one edit from English "proffered" and two from "preferred", which the document uses
+    document = Speller(["Zorbatinib is the preferred option after two prior lines of therapy."])
+    assert document.correct("is zorbatinib preffered after 2 lines") == "is zorbatinib preferred after 2 lines"
+    assert document.correct("what was the tharapy") == "what was the therapy"
+    # without the document's word, English decides as before
+    other = Speller(["Zorbatinib was given after two prior lines of therapy."])
+    assert other.correct("is zorbatinib preffered") != "is zorbatinib preferred"
+
+
 def test_letters_starting_several_numbered_words_are_left_as_written():
     text = "Patients at grade 3 were many; at group 2 fewer."
     assert Speller([text]).correct("gr3 events") == "gr3 events"  # grade or group: not guessed
@@ -227,6 +237,33 @@ def test_summary_requests_ask_for_results_and_why_questions_do_not(synthetic, qu
 def test_what_an_abbreviation_stands_for_is_the_sentence_writing_it_out(synthetic, question, spelled_out):
     answer = synthetic.ask(question)
     assert spelled_out in answer.answer, answer.answer
+
+
+@pytest.mark.parametrize("question, not_focus", [
+    ("Out of the patients on the combination, how many saw their cancer respond?", "saw"),
+    ("How many got the combination in that study?", "got"),
+    ("What did the doctor mean by calling the advantages practical?", "doctor"),
+    ("What did the experts mean about the fatigue?", "expert"),
+])
+def test_a_verb_or_a_subject_is_not_taken_for_what_is_asked(synthetic, question, not_focus):
+    # after "how many" a word a determiner follows is a verb, and after "what did" the noun is the
+    # subject: neither is the thing asked for, so neither must be in the answer nor makes it foreign
+    terms = terms_of(synthetic, question)
+    assert terms.foreign_focus == [], terms.foreign_focus
+    assert not_focus not in terms.focus, terms.focus
+
+
+@pytest.mark.parametrize("question, foreign", [
+    ("What's the weather in Boston?", "weather"),
+    ("How many sites took part?", "sites"),
+])
+def test_what_is_asked_for_is_still_read_where_the_phrase_names_it(synthetic, question, foreign):
+    assert terms_of(synthetic, question).foreign_focus == [foreign]
+
+
+def test_what_a_person_meant_is_no_abbreviation_to_spell_out(synthetic):
+    assert terms_of(synthetic, "What did the doctor mean by practical advantages?").defines == frozenset()
+    assert terms_of(synthetic, "What does ORR mean?").defines == frozenset({"orr"})
 
 
 def test_a_numbered_reference_is_answered_by_that_entry_or_not_at_all(synthetic):

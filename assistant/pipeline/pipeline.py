@@ -23,7 +23,7 @@ from assistant.pipeline import condense
 from assistant.pipeline.compose import Composed, ExtractiveComposer, abstention
 from assistant.pipeline.decide import decide, not_a_question
 from assistant.pipeline.llm import ComposerError
-from assistant.pipeline.question import QueryTerms, entities, lexical_coverage
+from assistant.pipeline.question import AUXILIARIES, QueryTerms, entities, lexical_coverage
 from assistant.pipeline.retrieve import HybridRetriever, Retrieved, candidate_passages, documents_to_try, helper_result
 from assistant.pipeline.rewrite import Coordinated, RuleRewriter, coordinated_names
 from assistant.pipeline.rules import Rules
@@ -57,7 +57,7 @@ def split_parts(question: str) -> list[str]:
     return [p if p.endswith("?") else p + "?" for p in pieces]
 
 
-_AUXILIARIES = frozenset(words("english", "auxiliaries"))
+_AUXILIARIES = AUXILIARIES
 
 
 def _is_clause(piece: str) -> bool:

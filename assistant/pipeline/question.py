@@ -30,6 +30,8 @@ _TYPE_WORDS = words("english", "type")
 _GENERIC = words("english", "generic")
 TYPE_WORDS = frozenset(t for w in _TYPE_WORDS for t in tokenize(w, drop_stopwords=False))
 GENERIC = frozenset(t for w in _GENERIC for t in tokenize(w, drop_stopwords=False))
+DETERMINERS = words("english", "determiners")
+AUXILIARIES = words("english", "auxiliaries")
 # The unit a number must carry to answer a question of this kind.
 _UNITS = {
     # "95% CI" gives a confidence level, not a percentage asked for
@@ -180,13 +182,19 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     if m:
         counted = m.group("g") is not None  # "how many sites": the counted thing must be named
         phrase = m.group("f") or m.group("g") or ""
+        # the first word of what is asked for, as written ("weather" in "What's the weather in Boston?",
+        # none in "the journal of the X study")
+        written = re.findall(r"[\w’'-]+", re.split(r"\s+of\s+", phrase, maxsplit=1)[0])
+        at = next((i for i, w in enumerate(written) if (ts := tokenize(w)) and ts[0] not in TYPE_WORDS), None)
+        head = written[at] if at is not None else None
+        # After an auxiliary the phrase's noun is the subject ("what did the doctor mean"), and a word a
+        # determiner follows is a verb ("how many saw their …"): the phrase does not name what is asked.
+        after = written[at + 1].lower() if at is not None and at + 1 < len(written) else None
+        if (written and written[0].lower() in AUXILIARIES) or after in DETERMINERS:
+            phrase, head = "", None
         for token in tokenize(phrase):
             if token in weights and token not in GENERIC and (counted or idf_of(token) is not None):
                 focus[token] = weights[token]
-        # the first word of what is asked for, as written ("weather" in "What's the weather in Boston?",
-        # none in "the journal of the X study")
-        before_of = re.split(r"\s+of\s+", phrase, maxsplit=1)[0]
-        head = next((w for w in re.findall(r"[\w’'-]+", before_of) if (ts := tokenize(w)) and ts[0] not in TYPE_WORDS), None)
         if (head is not None and all(t not in GENERIC and not used(t) for t in tokenize(head))
                 and set(tokenize(head)) <= asked):
             foreign_focus.append(head)
@@ -260,6 +268,8 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     defined = _DEFINITION.match(question)
     defines = frozenset()
     spelled_out = _STANDS_FOR.search(question)
+    if spelled_out and _zipf(next(g for g in spelled_out.groups() if g).lower()) >= EVERYDAY_ZIPF:
+        spelled_out = None  # "what did the doctor mean (by …)": an everyday word is no term to spell out
     if spelled_out:  # "What does TTP stand for?": the sentence that writes it out ("time to progression (TTP)")
         defines = frozenset(tokenize(next(g for g in spelled_out.groups() if g), drop_stopwords=False))
         focus = {t: w for t, w in weights.items() if t in defines}  # not "short" in "what is TTP short for"

@@ -112,6 +112,12 @@ class Speller:
         for word, count in counts.items():
             if len(word) >= MIN_CORRECTED_CHARS and word not in english:
                 self._domain.create_dictionary_entry(word, count)
+        # every corpus word, English ones included: a misspelling two edits from the article's word
+        # ("preffered" → "preferred") means that word, not an English word one edit away ("proffered")
+        self._written = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+        for word, count in counts.items():
+            if len(word) >= MIN_CORRECTED_CHARS and word.isalpha():
+                self._written.create_dictionary_entry(word, count)
         compounds: dict[str, str] = {}  # "high risk" / "highrisk" → "high-risk"
         self._compound_counts: Counter = Counter()
         codes: dict[str, str] = {}  # "ifm201401" → "IFM 2014-01"
@@ -163,8 +169,15 @@ class Speller:
             return best.term
         english = english_words()
         near = [w for w in _edits1(lower) if w in english]
-        if near:  # a word the corpus uses first ("evry" → "every" in an article that says "every", not "very")
+        if near and any(w in self.corpus for w in near):
+            # a word the corpus uses first ("evry" → "every" in an article that says "every", not "very")
             return min(near, key=lambda w: (w not in self.corpus, -english[w], w))
+        if distance == 2:  # then a word the corpus uses two edits away, before English words one edit away
+            written = self._written.lookup(lower, Verbosity.CLOSEST, max_edit_distance=2)
+            if written:
+                return min(written, key=lambda s: (s.distance, -s.count, s.term)).term
+        if near:
+            return min(near, key=lambda w: (-english[w], w))
         return None
 
     def completion(self, clipped: str, among: list[str] | None = None) -> str | None:
