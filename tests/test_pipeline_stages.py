@@ -261,6 +261,16 @@ def test_what_is_asked_for_is_still_read_where_the_phrase_names_it(synthetic, qu
     assert terms_of(synthetic, question).foreign_focus == [foreign]
 
 
+@pytest.mark.parametrize("question, unknown", [
+    ("My feet feel tingly since starting zorbatinib. Is that nerve trouble?", []),
+    ("Did any patient on the combination develop hypercalcemia?", ["hypercalcemia"]),
+    ("How common was thrombocytopenia with zorbatinib?", ["thrombocytopenia"]),
+])
+def test_a_rare_form_of_an_everyday_word_is_no_technical_term_the_document_lacks(synthetic, question, unknown):
+    # "tingly" is rare in English but "tingle" is not: no specialist's term, so no reason to decline
+    assert terms_of(synthetic, question).unknown_names == unknown
+
+
 def test_what_a_person_meant_is_no_abbreviation_to_spell_out(synthetic):
     assert terms_of(synthetic, "What did the doctor mean by practical advantages?").defines == frozenset()
     assert terms_of(synthetic, "What does ORR mean?").defines == frozenset({"orr"})

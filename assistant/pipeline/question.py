@@ -358,7 +358,7 @@ def _unknown_names(question: str, idf_of) -> list[str]:
             unknown.append(word)
     without_sites = re.sub(r"\S+\.(?:gov|org|com|net|edu)\b\S*", " ", question.lower())
     for word in re.findall(r"[a-z][a-z-]{5,}", without_sites):
-        if _zipf(word) < _TECHNICAL_ZIPF and all(idf_of(t) is None for t in tokenize(word)):
+        if _technical(word) and all(idf_of(t) is None for t in tokenize(word)):
             unknown.append(word)  # a technical term the article never uses
     return list(dict.fromkeys(unknown))
 
@@ -485,6 +485,15 @@ def _zipf(token: str) -> float:
     from wordfreq import zipf_frequency
 
     return zipf_frequency(token, "en")
+
+
+def _technical(word: str) -> bool:
+    """A term of a specialist field: rare in general English (wordfreq), and so is the word it is formed
+    from — "tingly" is rare, but "tingle" is not (the word's stem, and the stem with its "e" back)."""
+    if _zipf(word) >= _TECHNICAL_ZIPF:
+        return False
+    stems = tokenize(word)
+    return not any(_zipf(base) >= _TECHNICAL_ZIPF for stem in stems for base in (stem, stem + "e"))
 
 
 # A word as written, or one part of a hyphenated or slashed one ("2-year": "2", "year").
