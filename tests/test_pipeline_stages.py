@@ -271,6 +271,38 @@ def test_a_rare_form_of_an_everyday_word_is_no_technical_term_the_document_lacks
     assert terms_of(synthetic, question).unknown_names == unknown
 
 
+LISTING = """Kelvoxib in practice
+“Kelvoxib has 2 practical strengths,” Ito explained. “One, it is a tablet taken at home. Two, it rarely lowers blood counts.”
+“Kelvoxib has a long record,” Ito added. “It was first approved for gout.”
+"""
+
+
+@pytest.mark.parametrize("announcing, follows", [
+    ("Kelvoxib has 2 practical strengths", "One, it is a tablet taken at home."),  # the list's first item joins
+    ("Kelvoxib has a long record", None),  # the next sentence lists nothing: the select stage adds nothing
+])
+def test_a_sentence_announcing_a_list_is_answered_with_the_lists_first_item(tmp_path, embedder, announcing, follows):
+    from assistant.pipeline.score import score_candidates
+    from assistant.pipeline.select import select
+
+    document = tmp_path / "corpus" / "kelvoxib-practice.txt"
+    document.parent.mkdir()
+    document.write_text(LISTING, encoding="utf-8")
+    listing = assistant_over(document, tmp_path / "data", embedder)
+    question = "Can kelvoxib be taken at home?"
+    passages = list(listing.catalog.chunks.values())
+    terms, candidates = score_candidates(question, question, passages, listing.catalog, embedder, listing.lexicon)
+    best = next(c for c in candidates if c.sentence.text.startswith("“" + announcing))
+    chosen = [c.sentence.text for c in select(best, candidates, terms, listing.settings)]
+    assert chosen[0].startswith("“" + announcing)
+    if follows:
+        assert any(follows in text for text in chosen[1:2]), chosen
+        off = select(best, candidates, terms, listing.settings, Rules(frozenset({"restates-question"})))
+        assert follows not in " ".join(c.sentence.text for c in off)  # the rule, not another, brought it
+    else:
+        assert not any("first approved" in text for text in chosen), chosen
+
+
 def test_what_a_person_meant_is_no_abbreviation_to_spell_out(synthetic):
     assert terms_of(synthetic, "What did the doctor mean by practical advantages?").defines == frozenset()
     assert terms_of(synthetic, "What does ORR mean?").defines == frozenset({"orr"})

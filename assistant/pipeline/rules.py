@@ -23,7 +23,7 @@ RULES: dict[str, str] = {
     "about-other": "a sentence naming another institution or trial, and none asked about, does not answer",
     "definition": "'who is X?' is answered by the sentence with X as its subject ('X is the director of …')",
     "speaker": "a quote asked 'who' about comes with the sentence that names its speaker",
-    "restates-question": "a sentence that only announces what the question asks ('it has 2 key features') is followed by the next one",
+    "restates-question": "a sentence that only announces what the question asks, or announces a list the next sentence starts ('One, …'), is followed by the next one",
     "comparison": "a comparison of two named things is answered with one sentence about each",
     "spelling": "misspelt words are corrected against the corpus vocabulary and an English dictionary",
     "variants": "hyphen and spacing variants of the document's compounds and codes are matched, and shorthand run into a number ('Gr3')",

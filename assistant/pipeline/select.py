@@ -4,12 +4,18 @@ named thing compared)."""
 
 from __future__ import annotations
 
+import re
+
+from assistant.language import words
 from assistant.pipeline.question import ATTRIBUTION_TOKENS, QueryTerms
 from assistant.pipeline.rules import ALL_ON, Rules
 from assistant.pipeline.score import _LEANS_BACK, Candidate
 from assistant.settings import Settings
 from index.lexical import tokenize
 
+
+# "One, it's an oral drug." / "First: …": the first item of a list the sentence before announced
+_OPENS_LIST = re.compile(r"^[“\"'\[(]*(?:" + "|".join(sorted(words("english", "enumeration_openers"))) + r")\b\s*[,:]", re.I)
 
 # How far below the top score a sentence that does hold what is asked may be, to be preferred to it.
 _ANSWERING_MARGIN = 0.15
@@ -109,10 +115,11 @@ def select(best: Candidate, candidates: list[Candidate], terms: QueryTerms,
     # before one that leans on it ("The respective ORRs…") is padding unless it does — issue 11's ablation.)
     # A sentence that only restates the question ("It has 2 key features") is followed by the
     # one that says what they are.
-    if rules.on("restates-question") and _novelty(best, terms) < 0.35:
-        following = next((c for c in candidates if c.chunk is best.chunk and c.index == best.index + 1), None)
-        if following is not None:
-            chosen.append(following)
+    # So is one whose next sentence starts listing what it announced ("… has 2 key features." "One, …").
+    following = next((c for c in candidates if c.chunk is best.chunk and c.index == best.index + 1), None)
+    if (rules.on("restates-question") and following is not None
+            and (_novelty(best, terms) < 0.35 or _OPENS_LIST.match(following.sentence.text))):
+        chosen.append(following)
     covered = set().union(*(c.covered for c in chosen))
     for other in candidates[1:8]:
         if len(chosen) >= settings.max_answer_sentences or other in chosen or not other.entity_ok:
