@@ -242,6 +242,8 @@ def test_what_an_abbreviation_stands_for_is_the_sentence_writing_it_out(syntheti
 @pytest.mark.parametrize("question, not_focus", [
     ("Out of the patients on the combination, how many saw their cancer respond?", "saw"),
     ("How many got the combination in that study?", "got"),
+    ("How many people got both drugs in HELIOS-7?", "got"),
+    ("How many patients took the combination?", "took"),
     ("What did the doctor mean by calling the advantages practical?", "doctor"),
     ("What did the experts mean about the fatigue?", "expert"),
 ])

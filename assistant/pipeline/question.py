@@ -177,21 +177,28 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         # words carried over from earlier turns set the scene; the person's new words say what is asked
         weights[token] = weight if token in asked else 0.5 * weight
     focus: dict[str, float] = {}
-    m = _FOCUS.search(question) or _FOCUS.search(query)
+    m, source = _FOCUS.search(question), question
+    if m is None:
+        m, source = _FOCUS.search(query), query
     foreign_focus: list[str] = []
     if m:
         counted = m.group("g") is not None  # "how many sites": the counted thing must be named
         phrase = m.group("f") or m.group("g") or ""
+        # After an auxiliary the phrase's noun is the subject ("what did the doctor mean"): the phrase does
+        # not name what is asked. A word a determiner follows is a verb ("how many saw their …", "how
+        # many people got all three …"): what is asked ends before it.
+        written = re.findall(r"[\w’'-]+", phrase)
+        following = re.findall(r"[\w’'-]+", source[m.end():])[:1]
+        if written and written[0].lower() in AUXILIARIES:
+            written = []
+        verb = next((i for i, w in enumerate(written) if (written + following + [""])[i + 1].lower() in DETERMINERS), None)
+        if verb is not None:
+            written = written[:verb]
+        phrase = " ".join(written)
         # the first word of what is asked for, as written ("weather" in "What's the weather in Boston?",
         # none in "the journal of the X study")
-        written = re.findall(r"[\w’'-]+", re.split(r"\s+of\s+", phrase, maxsplit=1)[0])
-        at = next((i for i, w in enumerate(written) if (ts := tokenize(w)) and ts[0] not in TYPE_WORDS), None)
-        head = written[at] if at is not None else None
-        # After an auxiliary the phrase's noun is the subject ("what did the doctor mean"), and a word a
-        # determiner follows is a verb ("how many saw their …"): the phrase does not name what is asked.
-        after = written[at + 1].lower() if at is not None and at + 1 < len(written) else None
-        if (written and written[0].lower() in AUXILIARIES) or after in DETERMINERS:
-            phrase, head = "", None
+        before_of = re.findall(r"[\w’'-]+", re.split(r"\s+of\s+", phrase, maxsplit=1)[0])
+        head = next((w for w in before_of if (ts := tokenize(w)) and ts[0] not in TYPE_WORDS), None)
         for token in tokenize(phrase):
             if token in weights and token not in GENERIC and (counted or idf_of(token) is not None):
                 focus[token] = weights[token]
