@@ -305,6 +305,24 @@ def test_a_sentence_announcing_a_list_is_answered_with_the_lists_first_item(tmp_
         assert not any("first approved" in text for text in chosen), chosen
 
 
+BRANDS = """Velotinib in practice
+Unlike karotinib (Karex), velotinib rarely causes rash in the trials so far.
+Velotinib [Velora] is taken once daily with food.
+"""
+
+
+@pytest.mark.parametrize("question, brand, other", [
+    ("What is the brand name of velotinib?", "Velora", "Karex"),  # square brackets, like round ones
+    ("What is karotinib sold as?", "Karex", "Velora"),
+])
+def test_a_brand_is_answered_by_the_sentence_giving_that_drugs_brand(tmp_path, embedder, question, brand, other):
+    document = tmp_path / "corpus" / "velotinib-practice.txt"
+    document.parent.mkdir()
+    document.write_text(BRANDS, encoding="utf-8")
+    answer = assistant_over(document, tmp_path / "data", embedder).ask(question)
+    assert brand in answer.answer and other not in answer.answer, answer.answer
+
+
 def test_what_a_person_meant_is_no_abbreviation_to_spell_out(synthetic):
     assert terms_of(synthetic, "What did the doctor mean by practical advantages?").defines == frozenset()
     assert terms_of(synthetic, "What does ORR mean?").defines == frozenset({"orr"})

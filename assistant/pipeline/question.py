@@ -48,10 +48,11 @@ _UNITS = {
              re.compile(r"\b\d+(?:\.\d+)?\s*(?:mg|g|mcg|µg|ml|mg/m2|mg/kg|units?|iu)\b", re.I)),
     "age": (re.compile(r"\b(age|ages|aged|how old)\b", re.I),
             re.compile(r"\b\d+(?:\.\d+)?\s*(?:years? old|years of age|yo)\b|\baged?\s+\d", re.I)),
-    # a drug's brand name is written after its generic name: "ixazomib (Ninlaro)"
+    # a drug's brand name is written after its generic name, in brackets of either kind (as ``find_aliases``
+    # reads them): "ixazomib (Ninlaro)", "carfilzomib [Kyprolis]"
     "brand": (re.compile(r"\b(?:brand|trade|proprietary|commercial)[ -]?names?\b|\bmarketed (?:as|under)\b|"
                          r"\bsold (?:as|under)\b", re.I),
-              re.compile(r"\b[a-z][a-z-]{3,}\s*\([A-Z][a-z]{2,}[a-z-]*[®™]?\)")),
+              re.compile(r"\b[A-Za-z][a-z-]{3,}\s*(?:\([A-Z][a-z]{2,}[a-z-]*[®™]?\)|\[[A-Z][a-z]{2,}[a-z-]*[®™]?\])")),
     # "What did X find?": a figure that reports a result answers it (language/english.toml)
     "result": (pattern("english", "open_results"), pattern("english", "result_figure", 0)),
     "calendar": (re.compile(r"^\s*(?:and\s+)?when\b|\b(?:what|which|in what) (?:year|date|month|day)\b", re.I),

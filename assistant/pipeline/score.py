@@ -152,7 +152,9 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
                 entity_ok=entity_ok, covered=covered,
                 about=about,
                 attribute_coverage=attribute_cov, passage_dense=passage_dense, rank=rank, missing=missing, focus_here=focus_here,
-                unit_ok=not units or any(_holds(u, sentence.text, words.kinds[i]) for u in units),
+                unit_ok=not units or any(_holds(u, sentence.text, words.kinds[i])
+                                         and (u != "brand" or _names_brand_of(sentence.text, terms.weights))
+                                         for u in units),
                 # of two sentences of one passage, the one naming what is asked about ("Patel is ...")
                 names_here=(sum(1 for ts in entity_tokens if any(t in tokens or t in speaker for t in ts))
                             / len(terms.entities)) if terms.entities else 0.0,
@@ -349,6 +351,16 @@ def _kinds_held(text: str, chunk: Chunk) -> frozenset[str]:
     ``chunk`` holds: worked out once per sentence, not once per turn."""
     kinds = {"reference", "bibliography", "person", "date", "number", *UNIT_KINDS}
     return frozenset(k for k in kinds if _holds_kind(k, text, chunk))
+
+
+# "carfilzomib [Kyprolis]": a name, then in brackets the other name it is sold under
+_BRANDED = re.compile(r"\b([A-Za-z][a-z-]{3,})\s*[(\[][A-Z][a-z]{2,}[a-z-]*[®™]?[)\]]")
+
+
+def _names_brand_of(text: str, asked: dict[str, float]) -> bool:
+    """Whether ``text`` gives the brand of something the question names ("the brand of ixazomib" is
+    not answered by "carfilzomib [Kyprolis]")."""
+    return any(set(tokenize(m.group(1))) & asked.keys() for m in _BRANDED.finditer(text))
 
 
 def _holds(kind: str, text: str, held: frozenset[str] | None) -> bool:
