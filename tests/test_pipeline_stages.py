@@ -388,6 +388,19 @@ def test_they_after_an_answer_naming_two_people_is_both():
     assert RuleRewriter(people).rewrite("Where do they work?", history) == "Where do Okafor and Lindqvist work?"
 
 
+@pytest.mark.parametrize("question, meant", [
+    ("Where does the first one work?", "Where does Maria Okafor work?"),
+    ("Where does the second one work?", "Where does Tomas Lindqvist work?"),
+    ("What is the latter's title?", "What is Tomas Lindqvist's title?"),
+    ("Who was the first author of HELIOS-7?", "Who was the first author of HELIOS-7?"),  # no reference back
+])
+def test_the_first_or_second_one_is_that_of_the_things_the_last_answer_named(question, meant):
+    people = frozenset({"Maria Okafor", "Tomas Lindqvist", "Okafor", "Lindqvist"})
+    history = [Turn("user", "Who presented HELIOS-7?"),
+               Turn("assistant", "The data were discussed by Maria Okafor, MD, and Tomas Lindqvist, MD, PhD.")]
+    assert RuleRewriter(people).rewrite(question, history) == meant
+
+
 def test_a_later_part_leans_on_what_the_earlier_part_asked_or_answered(synthetic):
     own_subject = synthetic.ask("What is zorbatinib's dose and how is it taken?").to_dict()["rewritten_query"]
     assert own_subject.endswith("how is zorbatinib taken?"), own_subject  # the question's own subject

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from assistant.inputs import Turn
-from assistant.language import words
+from assistant.language import pack, words
 from assistant.pipeline.question import (_LEADING, ATTRIBUTION_TOKENS as _ATTRIBUTION_TOKENS, EVERYDAY_ZIPF, _zipf,
                                          entities, focus_span)
 from assistant.pipeline.rules import ALL_ON, Rules
@@ -23,6 +23,12 @@ _PLURAL = {"they", "their", "them"}
 _ASKS_FOR_NAME = re.compile(r"^\s*(?:and\s+)?(?:which|who|whom|whose)\b", re.I)
 _SPEAKER_IN_TEXT = re.compile(r"[”\"]\s*,?\s*([A-Z][\w'’-]+)\s+(?:said|says|noted|explained|commented|added|stated)\b")
 _DEFINITE_ANAPHOR = re.compile(r"\b(?:the|that|this)\s+(trial|study|drug|regimen|paper|agent|combination|speaker|expert)\b", re.I)
+# "the first one", "the second of them", "the latter": one of the things named just before, by its place
+# (each word's place in the pack's list: "first second", "former latter")
+_ORDINALS, _ORDINAL_PRONOUNS = (pack("english")["words"][key].split() for key in ("ordinals", "ordinal_pronouns"))
+_PLACE = {w: i for listed in (_ORDINALS, _ORDINAL_PRONOUNS) for i, w in enumerate(listed)}
+_ORDINAL = re.compile(r"\bthe\s+(?:(" + "|".join(_ORDINALS) + r")\s+(?:one|of them|of the two)"
+                      r"|(" + "|".join(_ORDINAL_PRONOUNS) + r"))\b", re.I)
 _ELLIPSIS = re.compile(r"^\s*(?:and|also|but|what about|how about|what of|and what about|and how about|same for|ok,? and|then)\b[\s,]*", re.I)
 _ATTRIBUTION = re.compile(
     r"\bwho\b.*\b(" + "|".join(sorted(words("english", "attribution"))) + r")\b"
@@ -292,6 +298,11 @@ def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON, coordinated: C
             swapped = _with_name(focus.question, focus.entities, own)
             if swapped is not None:
                 return swapped
+    ordinal = _ORDINAL.search(question)
+    place = _PLACE[(ordinal.group(1) or ordinal.group(2)).lower()] if ordinal else None
+    if place is not None and not own and len(focus.entities) >= max(2, place + 1):
+        # "Where does the first one work?" after "… Andrew Yee, MD, and Krina Patel": Yee
+        return question[:ordinal.start()] + focus.entities[place] + question[ordinal.end():]
     target = focus.best()
     if own or not target:
         return question
