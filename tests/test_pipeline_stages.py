@@ -257,6 +257,7 @@ def test_a_verb_or_a_subject_is_not_taken_for_what_is_asked(synthetic, question,
 
 @pytest.mark.parametrize("question, foreign", [
     ("What's the weather in Boston?", "weather"),
+    ("What will the weather be in Boston tomorrow?", "weather"),  # the subject, then "be": what is asked
     ("How many sites took part?", "sites"),
 ])
 def test_what_is_asked_for_is_still_read_where_the_phrase_names_it(synthetic, question, foreign):

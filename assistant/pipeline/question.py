@@ -32,6 +32,7 @@ TYPE_WORDS = frozenset(t for w in _TYPE_WORDS for t in tokenize(w, drop_stopword
 GENERIC = frozenset(t for w in _GENERIC for t in tokenize(w, drop_stopwords=False))
 DETERMINERS = words("english", "determiners")
 AUXILIARIES = words("english", "auxiliaries")
+COPULAS = words("english", "copulas")
 # The unit a number must carry to answer a question of this kind.
 _UNITS = {
     # "95% CI" gives a confidence level, not a percentage asked for
@@ -185,13 +186,14 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     if m:
         counted = m.group("g") is not None  # "how many sites": the counted thing must be named
         phrase = m.group("f") or m.group("g") or ""
-        # After an auxiliary the phrase's noun is the subject ("what did the doctor mean"): the phrase does
-        # not name what is asked. A word a determiner follows is a verb ("how many saw their …", "how
-        # many people got all three …"): what is asked ends before it.
+        # After an auxiliary the phrase's noun is the subject: what is asked when a form of "be" follows
+        # it ("what will the weather be"), else the object of the verb that follows ("what did the
+        # doctor mean"), which the phrase does not name. A word a determiner follows is a verb ("how
+        # many saw their …", "how many people got all three …"): what is asked ends before it.
         written = re.findall(r"[\w’'-]+", phrase)
         following = re.findall(r"[\w’'-]+", source[m.end():])[:1]
         if written and written[0].lower() in AUXILIARIES:
-            written = []
+            written = written[1:-1] if written[-1].lower() in COPULAS else []
         verb = next((i for i, w in enumerate(written) if (written + following + [""])[i + 1].lower() in DETERMINERS), None)
         if verb is not None:
             written = written[:verb]
