@@ -402,6 +402,21 @@ def test_the_first_or_second_one_is_that_of_the_things_the_last_answer_named(que
     assert RuleRewriter(people).rewrite(question, history) == meant
 
 
+@pytest.mark.parametrize("question, carries", [
+    ("Was that better than sunitinib alone?", True),  # "that": the 14.2-month median PFS just asked about
+    ("Is this significant?", True),
+    ("How does that compare with sunitinib alone?", True),
+    ("Did that translate into longer survival?", False),  # a measure of its own: the names only
+    ("Was that trial randomized?", False),  # "that trial": the trial, as before
+])
+def test_a_demonstrative_subject_points_back_at_what_was_just_asked(question, carries):
+    history = [Turn("user", "What was the median PFS with zorbatinib in HELIOS-7?"),
+               Turn("assistant", "14.2 months versus 9.1 months (HR, 0.62).")]
+    rewritten = rewrite_query(question, history)
+    assert ("median PFS" in rewritten) is carries, rewritten
+    assert rewritten.startswith(question.rstrip("?")) or "HELIOS-7" in rewritten
+
+
 def test_a_later_part_leans_on_what_the_earlier_part_asked_or_answered(synthetic):
     own_subject = synthetic.ask("What is zorbatinib's dose and how is it taken?").to_dict()["rewritten_query"]
     assert own_subject.endswith("how is zorbatinib taken?"), own_subject  # the question's own subject

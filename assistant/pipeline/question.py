@@ -417,6 +417,17 @@ def end_points(tokens: set[str]) -> set[str]:
     return {p for p, words in _end_point_words() if p in tokens or words <= tokens}
 
 
+def names_a_measure(tokens: set[str]) -> bool:
+    """Whether ``tokens`` name an end point, or the thing one measures ("survival", "response",
+    "progression": the last word of an end point's long form, as the oncology pack writes them)."""
+    return bool(end_points(tokens)) or bool(tokens & _measured())
+
+
+@lru_cache(maxsize=1)
+def _measured() -> frozenset[str]:
+    return frozenset(words[-1] for p in END_POINTS if (words := tokenize(GLOSSARY[p])))
+
+
 def focus_span(question: str) -> tuple[int, int] | None:
     """Where the asked-about phrase of ``question`` is ("median OS" in "What was the median OS in X?")."""
     m = _FOCUS.search(question)

@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 from assistant.inputs import Turn
 from assistant.language import pack, words
-from assistant.pipeline.question import (_LEADING, ATTRIBUTION_TOKENS as _ATTRIBUTION_TOKENS, EVERYDAY_ZIPF, _zipf,
+from assistant.pipeline.question import (_LEADING, names_a_measure, ATTRIBUTION_TOKENS as _ATTRIBUTION_TOKENS, EVERYDAY_ZIPF, _zipf,
                                          entities, focus_span)
 from assistant.pipeline.rules import ALL_ON, Rules
 from index.lexical import tokenize
@@ -29,6 +29,10 @@ _ORDINALS, _ORDINAL_PRONOUNS = (pack("english")["words"][key].split() for key in
 _PLACE = {w: i for listed in (_ORDINALS, _ORDINAL_PRONOUNS) for i, w in enumerate(listed)}
 _ORDINAL = re.compile(r"\bthe\s+(?:(" + "|".join(_ORDINALS) + r")\s+(?:one|of them|of the two)"
                       r"|(" + "|".join(_ORDINAL_PRONOUNS) + r"))\b", re.I)
+# "Was that better …?", "Is this significant?", "Why was that?": a demonstrative as the question's subject
+# points back at what was just asked about
+_POINTS_BACK = re.compile(r"^\s*(?:and\s+|so\s+|but\s+)?(?:(?:why|how)\s+)?(?:" + "|".join(sorted(words("english", "auxiliaries")))
+                          + r")\s+(?:that|this)\b", re.I)
 _ELLIPSIS = re.compile(r"^\s*(?:and|also|but|what about|how about|what of|and what about|and how about|same for|ok,? and|then)\b[\s,]*", re.I)
 _ATTRIBUTION = re.compile(
     r"\bwho\b.*\b(" + "|".join(sorted(words("english", "attribution"))) + r")\b"
@@ -322,6 +326,10 @@ def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON, coordinated: C
             word = m.group(1).lower()
             return f"{target}’s" if word in ("its", "their", "his", "her") else target
         return _PRONOUN.sub(swap, question, count=1)
+    if focus.question and _POINTS_BACK.match(question) and not names_a_measure(set(tokenize(question))):
+        # "Was that better than the doublet?": "that" is what was just asked about, whatever else it names
+        # (a question naming a measure of its own — "Did that translate into better survival?" — keeps it)
+        return f"{question.rstrip()} ({focus.question.rstrip()})"
     if rules.on("no-carry-over") and _names_own_subject(question):
         # a question with its own subject ("What dose of ixazomib is used?") takes nothing from history
         return question
