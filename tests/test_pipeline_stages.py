@@ -324,6 +324,26 @@ def test_a_brand_is_answered_by_the_sentence_giving_that_drugs_brand(tmp_path, e
     assert brand in answer.answer and other not in answer.answer, answer.answer
 
 
+SUBGROUPS = """Kelvoxib by risk group
+Kelvoxib conferred a PFS benefit in both patients with low- and high-risk disease.
+In high-risk patients, the PFS benefit with kelvoxib was larger (HR, 0.52; 95% CI, 0.30-0.88).
+A PFS benefit was also seen with kelvoxib in patients with low-risk disease (HR, 0.71; 95% CI, 0.50-0.99).
+"""
+
+
+@pytest.mark.parametrize("question", [
+    "What were the PFS hazard ratios for the high-risk subgroup and for the low-risk subgroup?",
+    "PFS HRs in high-risk and low-risk patients?",
+])
+def test_two_subgroups_named_with_and_are_each_answered_with_their_own_ratio(tmp_path, embedder, question):
+    # "hazard ratios" asks for ratios as "hazard ratio" does; "A and B" asks for each, as "A or B" does
+    document = tmp_path / "corpus" / "kelvoxib-subgroups.txt"
+    document.parent.mkdir()
+    document.write_text(SUBGROUPS, encoding="utf-8")
+    answer = assistant_over(document, tmp_path / "data", embedder).ask(question)
+    assert "0.52" in answer.answer and "0.71" in answer.answer, answer.answer
+
+
 def test_what_a_person_meant_is_no_abbreviation_to_spell_out(synthetic):
     assert terms_of(synthetic, "What did the doctor mean by practical advantages?").defines == frozenset()
     assert terms_of(synthetic, "What does ORR mean?").defines == frozenset({"orr"})

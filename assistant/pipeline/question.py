@@ -42,7 +42,7 @@ _UNITS = {
                  re.compile(r"\d+(?:\.\d+)?\s*(?:months?|years?|weeks?|days?)\b|\d-(?:month|year|week|day)\b", re.I)),
     "count": (re.compile(r"\bhow many (?:patients|people|participants|subjects|individuals)\b|\bsample size\b|\bnumber of (?:patients|people|participants)\b", re.I),
               re.compile(r"\bn\s*=\s*\d+|\b\d+\s+(?:patients|people|participants)\b", re.I)),
-    "ratio": (re.compile(r"\b(hazard ratio|odds ratio|hr)\b", re.I), re.compile(r"\b(HR|OR|hazard ratio)\b,?\s*\d")),
+    "ratio": (re.compile(r"\b(hazard ratios?|odds ratios?|hr|(?-i:HRs))\b", re.I), re.compile(r"\b(HR|OR|hazard ratio)\b,?\s*\d")),
     "money": (re.compile(r"\b(cost|costs|price|priced|pay|paid|charge|dollars?|reimburse\w*)\b", re.I),
               re.compile(r"[$€£]\s*\d|\b\d[\d,.]*\s*(?:dollars?|usd|eur|euros?)\b", re.I)),
     "dose": (re.compile(r"\b(dose|doses|dosed|dosing|dosage|how many (?:mg|milligrams?|tablets|pills|capsules))\b", re.I),
@@ -85,7 +85,7 @@ _ASKS_BIBLIOGRAPHY = re.compile(
     r"bibliograph\w*|references?|citations?)\b", re.I)
 _ASKS_NUMBER = re.compile(
     r"\b(how (?:many|much|long|often|large|big|likely)|what (?:percentage|proportion|fraction|number|share)|"
-    r"median|rates?|hazard ratio|hr|percent(?:age)?|confidence interval|ci|odds|risk reduction|sample size|"
+    r"median|rates?|hazard ratios?|hr|percent(?:age)?|confidence interval|ci|odds|risk reduction|sample size|"
     r"grade|days?|months?|years?)\b|%|"
     # a version, category or status asked about ("which category…", "what is its status") is a number
     # or a code; "the pill version" is no question about one
@@ -308,7 +308,7 @@ _STANDS_FOR = re.compile(r"\bwhat (?:does|do|did) (?:the )?([\w-]+) (?:stand for
 _REFERENCE_NUMBER = re.compile(r"\b(?:reference|ref\.?|citation|source)\s*(?:no\.?|number|#)?\s*(\d{1,3})\b(?![.,]\d)", re.I)
 _WHY = re.compile(r"\b(?:why|how come|what (?:is|was|are|were) the reasons?)\b", re.I)
 _NUMBER_UNIT = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(years?|months?|weeks?|days?|hours?|cycles?|lines?|doses?)\b", re.I)
-_ALTERNATIVES = re.compile(r"\b(or|vs\.?|versus|compared|comparison|differ\w*|between|each|both)\b", re.I)
+_ALTERNATIVES = re.compile(r"\b(or|and|vs\.?|versus|compared|comparison|differ\w*|between|each|both)\b", re.I)
 
 
 def lexical_coverage(query: str, statistics) -> float:
