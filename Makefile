@@ -34,7 +34,20 @@ $(STAMP): requirements.txt
 # never waits for llama.cpp's compiler.
 setup-test: $(TEST_STAMP)
 
+# llama.cpp is built for a fixed instruction set (AVX2/FMA, no AVX-512), not for the build machine's own:
+# the test model's wording at temperature 0 depends on the SIMD kernels (measured: an AVX-512 build words
+# "Where does Andrew Yee work?" without its citation marker, the AVX2 build with it), and the LLM tests
+# are built on that wording. The wheel is kept under LLAMA_WHEELS, once per version and flags (the build
+# takes 15-18 min on 2 cores; pip's own cache would hand back a wheel built with other flags).
+LLAMA_VERSION := $(shell sed -n 's/^llama-cpp-python\[server\]==//p' requirements-test.txt)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF
+LLAMA_WHEELS ?= $(HOME)/.cache/assistant-wheels/llama-cpp-python-$(LLAMA_VERSION)-avx2
+
 $(TEST_STAMP): $(STAMP) requirements-test.txt
+	test -n "$$(ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl 2>/dev/null)" || \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --quiet --no-cache-dir --no-deps \
+			"llama-cpp-python==$(LLAMA_VERSION)" -w $(LLAMA_WHEELS)
+	$(PIP) install --quiet --no-deps $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(PIP) install --quiet -r requirements-test.txt
 	touch $(TEST_STAMP)
 
