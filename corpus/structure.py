@@ -22,6 +22,14 @@ _SPEAKER = re.compile(
 )
 # An inline reference marker: a superscript number flattened into text, e.g. "settings.1" or "myeloma.3 They".
 _MARKER = re.compile(r"(?<=[A-Za-z)\]’”])\.(?P<n>\d{1,2})(?=\s|$)")
+
+
+def without_markers(text: str, numbers: tuple[int, ...]) -> str:
+    """``text`` with its inline reference markers of ``numbers`` dropped ("myeloma.3" -> "myeloma."):
+    a footnote's number is no figure the text reports."""
+    return _MARKER.sub(lambda m: "." if int(m.group("n")) in numbers else m.group(0), text)
+
+
 _NCT = re.compile(r"(?P<name>(?:[A-Z][\w-]*\s+)*[A-Z][\w-]*(?:\s+\d[\w-]*)?)\s*\((?P<nct>NCT\d{8})\)")
 _DOI = re.compile(r"(?:doi:\s*|https?://(?:dx\.)?doi\.org/)(?P<doi>10\.\d{4,9}/\S+?)(?=[.,;]?(?:\s|$))", re.I)
 _URL = re.compile(r"https?://\S+?(?=[.,;]?(?:\s|$))")

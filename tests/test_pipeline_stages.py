@@ -344,6 +344,20 @@ def test_two_subgroups_named_with_and_are_each_answered_with_their_own_ratio(tmp
     assert "0.52" in answer.answer and "0.71" in answer.answer, answer.answer
 
 
+@pytest.mark.parametrize("text, holds", [
+    ("HELIOS-7 evaluated zorbatinib in patients with sarcomatoid features.3", False),  # a footnote marker
+    ("KESTREL 2019-04 (NCT09876543) enrolled patients with CD38 expression.", False),  # codes and names
+    ("KESTREL 2019-04 enrolled 54 patients.", True),
+    ("The ORR was 33.3% (n = 54).", True),
+])
+def test_a_sentence_reports_a_number_only_when_one_stands_on_its_own(text, holds):
+    from assistant.pipeline.score import _holds_quantity
+    from corpus.chunking import Chunk
+
+    chunk = Chunk("d:1", "d", "D", "Lead", "paragraph", text, 0, len(text), reference_numbers=(3,))
+    assert _holds_quantity(text, chunk) is holds
+
+
 def test_what_a_person_meant_is_no_abbreviation_to_spell_out(synthetic):
     assert terms_of(synthetic, "What did the doctor mean by practical advantages?").defines == frozenset()
     assert terms_of(synthetic, "What does ORR mean?").defines == frozenset({"orr"})

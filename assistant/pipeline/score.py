@@ -21,6 +21,7 @@ from assistant.pipeline.question import (STATISTIC_WORDS, UNIT_KINDS, QueryTerms
                                          end_points, expand, holds_all, holds_unit, names_in)
 from assistant.pipeline.rules import ALL_ON, Rules
 from corpus.chunking import Chunk, Sentence
+from corpus.structure import without_markers
 from index.catalog import Catalog
 from index.embedding import Embedder
 from index.lexical import tokenize
@@ -383,7 +384,7 @@ def _matches_type(wants: set[str], text: str, chunk: Chunk, held: frozenset[str]
         "person": lambda: bool((chunk.speaker and chunk.speaker in text) or _AUTHOR_LIST.search(text)
                                or _CREDENTIAL.search(text)),
         "date": lambda: bool(_MONTH.search(text)),
-        "number": lambda: bool(_DIGIT.search(text)),
+        "number": lambda: _holds_quantity(text, chunk),
     }
     # in a fixed order: of two kinds worth the same ("reference", "bibliography"), the trace names one
     # and the same whatever the set's hash order in this process
@@ -392,6 +393,15 @@ def _matches_type(wants: set[str], text: str, chunk: Chunk, held: frozenset[str]
 
 
 _DIGIT = re.compile(r"\d")
+# a number standing on its own ("n = 38", "10.5 months", "31.6%", "2 prior lines"), not a digit of a code
+# or name ("A061202", "NCT02004275", "CD38", "IFM 2014-01", "del(17p)")
+_QUANTITY = re.compile(r"(?<![\w.\-–/;])\d+(?:\.\d+)?(?![\w\-–/;]|\.\d)")
+
+
+def _holds_quantity(text: str, chunk: Chunk) -> bool:
+    """Whether the sentence reports a number: one standing on its own, footnote markers aside
+    ("… myeloma.3" cites reference 3)."""
+    return bool(_QUANTITY.search(without_markers(text, chunk.reference_numbers)))
 
 def _holds_kind(kind: str, text: str, chunk: Chunk) -> bool:
     """Whether the sentence ``text`` of ``chunk`` holds an answer of ``kind`` (see ``_matches_type``)."""
@@ -402,7 +412,7 @@ def _holds_kind(kind: str, text: str, chunk: Chunk) -> bool:
     if kind == "date":
         return bool(_MONTH.search(text))
     if kind == "number":
-        return bool(_DIGIT.search(text))
+        return _holds_quantity(text, chunk)
     return holds_unit(kind, text)
 
 
