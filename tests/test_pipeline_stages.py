@@ -451,6 +451,16 @@ def test_a_demonstrative_subject_points_back_at_what_was_just_asked(question, ca
     assert rewritten.startswith(question.rstrip("?")) or "HELIOS-7" in rewritten
 
 
+@pytest.mark.parametrize("question, meant", [
+    ("And low-risk?", "What was the PFS HR in HELIOS-7? In the low-risk group?"),
+    ("What about the low-risk?", "What was the PFS HR in HELIOS-7? In the low-risk group?"),
+])
+def test_one_compound_after_a_subgroup_follow_up_takes_the_subgroups_place(question, meant):
+    history = [Turn("user", "What was the PFS HR in HELIOS-7?"), Turn("assistant", "HR, 0.62."),
+               Turn("user", "And in the high-risk group?"), Turn("assistant", "HR, 0.48.")]
+    assert rewrite_query(question, history) == meant
+
+
 def test_a_later_part_leans_on_what_the_earlier_part_asked_or_answered(synthetic):
     own_subject = synthetic.ask("What is zorbatinib's dose and how is it taken?").to_dict()["rewritten_query"]
     assert own_subject.endswith("how is zorbatinib taken?"), own_subject  # the question's own subject

@@ -374,6 +374,15 @@ def _swap_same_head(previous: str, rest: str) -> str | None:
     words before it as the rest has. None when the head is not there or the phrase would be the same."""
     phrase = _DETERMINER.sub("", rest.strip().rstrip("?.!").strip())
     words = phrase.split()
+    if len(words) == 1 and "-" in phrase.strip("-"):
+        # one compound ("standard-risk" after "… in the high-risk group?"): the compound of the previous
+        # question with the same head takes its place
+        head = tokenize(phrase.rsplit("-", 1)[1])
+        for m in _WORD.finditer(previous):
+            word = m.group(0)
+            if "-" in word and word.lower() != phrase.lower() and head and tokenize(word.rsplit("-", 1)[1]) == head:
+                return previous[:m.start()] + phrase + previous[m.end():]
+        return None
     if not 2 <= len(words) <= 4 or _QUALIFIER.match(phrase):
         return None
     head = tokenize(words[-1])
