@@ -57,13 +57,10 @@ def split_parts(question: str) -> list[str]:
     return [p if p.endswith("?") else p + "?" for p in pieces]
 
 
-_AUXILIARIES = AUXILIARIES
-
-
 def _is_clause(piece: str) -> bool:
     """Two content words, or one and an auxiliary verb ("what was the HR", "where do they work")."""
     content = tokenize(piece)
-    return len(content) >= 2 or (len(content) == 1 and any(w.lower() in _AUXILIARIES for w in piece.split()))
+    return len(content) >= 2 or (len(content) == 1 and any(w.lower() in AUXILIARIES for w in piece.split()))
 
 
 def with_earlier_names(query: str, part: str, earlier: list[str]) -> str:

@@ -33,6 +33,8 @@ GENERIC = frozenset(t for w in _GENERIC for t in tokenize(w, drop_stopwords=Fals
 DETERMINERS = words("english", "determiners")
 AUXILIARIES = words("english", "auxiliaries")
 COPULAS = words("english", "copulas")
+# "carfilzomib [Kyprolis]", "ixazomib (Ninlaro)": a name, then in brackets the other name it is sold under
+BRANDED = re.compile(r"\b([A-Za-z][a-z-]{3,})\s*[(\[][A-Z][a-z]{2,}[a-z-]*[®™]?[)\]]")
 # The unit a number must carry to answer a question of this kind.
 _UNITS = {
     # "95% CI" gives a confidence level, not a percentage asked for
@@ -53,7 +55,7 @@ _UNITS = {
     # reads them): "ixazomib (Ninlaro)", "carfilzomib [Kyprolis]"
     "brand": (re.compile(r"\b(?:brand|trade|proprietary|commercial)[ -]?names?\b|\bmarketed (?:as|under)\b|"
                          r"\bsold (?:as|under)\b", re.I),
-              re.compile(r"\b[A-Za-z][a-z-]{3,}\s*(?:\([A-Z][a-z]{2,}[a-z-]*[®™]?\)|\[[A-Z][a-z]{2,}[a-z-]*[®™]?\])")),
+              BRANDED),
     # "What did X find?": a figure that reports a result answers it (language/english.toml)
     "result": (pattern("english", "open_results"), pattern("english", "result_figure", 0)),
     "calendar": (re.compile(r"^\s*(?:and\s+)?when\b|\b(?:what|which|in what) (?:year|date|month|day)\b", re.I),

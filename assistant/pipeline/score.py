@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from assistant.pipeline.question import (STATISTIC_WORDS, UNIT_KINDS, QueryTerms, analyse, defined_in, distinctive_tokens,
+from assistant.pipeline.question import (BRANDED, STATISTIC_WORDS, UNIT_KINDS, QueryTerms, analyse, defined_in, distinctive_tokens,
                                          end_points, expand, holds_all, holds_unit, names_in)
 from assistant.pipeline.rules import ALL_ON, Rules
 from corpus.chunking import Chunk, Sentence
@@ -354,14 +354,10 @@ def _kinds_held(text: str, chunk: Chunk) -> frozenset[str]:
     return frozenset(k for k in kinds if _holds_kind(k, text, chunk))
 
 
-# "carfilzomib [Kyprolis]": a name, then in brackets the other name it is sold under
-_BRANDED = re.compile(r"\b([A-Za-z][a-z-]{3,})\s*[(\[][A-Z][a-z]{2,}[a-z-]*[®™]?[)\]]")
-
-
 def _names_brand_of(text: str, asked: dict[str, float]) -> bool:
     """Whether ``text`` gives the brand of something the question names ("the brand of ixazomib" is
     not answered by "carfilzomib [Kyprolis]")."""
-    return any(set(tokenize(m.group(1))) & asked.keys() for m in _BRANDED.finditer(text))
+    return any(set(tokenize(m.group(1))) & asked.keys() for m in BRANDED.finditer(text))
 
 
 def _holds(kind: str, text: str, held: frozenset[str] | None) -> bool:
@@ -392,7 +388,6 @@ def _matches_type(wants: set[str], text: str, chunk: Chunk, held: frozenset[str]
     return max(held, key=_TYPE_BONUS.get) if held else None
 
 
-_DIGIT = re.compile(r"\d")
 # a number standing on its own ("n = 38", "10.5 months", "31.6%", "2 prior lines"), not a digit of a code
 # or name ("A061202", "NCT02004275", "CD38", "IFM 2014-01", "del(17p)")
 _QUANTITY = re.compile(r"(?<![\w.\-–/;])\d+(?:\.\d+)?(?![\w\-–/;]|\.\d)")

@@ -92,12 +92,29 @@ def _edits1(word: str) -> set[str]:
     return set(deletes + transposes + replaces + inserts)
 
 
+def _symspell(entries):
+    """A SymSpell index (edit distance up to 2) of ``(word, count)`` entries."""
+    from symspellpy import SymSpell
+
+    index = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+    for word, count in entries:
+        index.create_dictionary_entry(word, count)
+    return index
+
+
+def _closest(index, word: str, distance: int) -> str | None:
+    """The entry of ``index`` nearest ``word`` within ``distance`` edits (then the commonest, then the
+    first alphabetically: deterministic), or None."""
+    from symspellpy import Verbosity
+
+    found = index.lookup(word, Verbosity.CLOSEST, max_edit_distance=distance)
+    return min(found, key=lambda s: (s.distance, -s.count, s.term)).term if found else None
+
+
 class Speller:
     """Corrects the words of a question that neither the corpus nor English knows."""
 
     def __init__(self, corpus_texts: Iterable[str], aliases: dict[str, str] | None = None) -> None:
-        from symspellpy import SymSpell
-
         corpus_texts = list(corpus_texts)
         # "pomalyst" -> "pomalidomide": one thing, two names (the lexicon's, when the caller has them)
         self._aliases = find_aliases(corpus_texts) if aliases is None else aliases
@@ -108,16 +125,10 @@ class Speller:
         # the corpus's own words that English does not know (drugs, names, codes): a typo of an
         # everyday word is corrected against the English dictionary instead
         english = english_words()
-        self._domain = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
-        for word, count in counts.items():
-            if len(word) >= MIN_CORRECTED_CHARS and word not in english:
-                self._domain.create_dictionary_entry(word, count)
+        self._domain = _symspell((w, c) for w, c in counts.items() if len(w) >= MIN_CORRECTED_CHARS and w not in english)
         # every corpus word, English ones included: a misspelling two edits from the article's word
         # ("preffered" → "preferred") means that word, not an English word one edit away ("proffered")
-        self._written = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
-        for word, count in counts.items():
-            if len(word) >= MIN_CORRECTED_CHARS and word.isalpha():
-                self._written.create_dictionary_entry(word, count)
+        self._written = _symspell((w, c) for w, c in counts.items() if len(w) >= MIN_CORRECTED_CHARS and w.isalpha())
         compounds: dict[str, str] = {}  # "high risk" / "highrisk" → "high-risk"
         self._compound_counts: Counter = Counter()
         codes: dict[str, str] = {}  # "ifm201401" → "IFM 2014-01"
@@ -143,8 +154,6 @@ class Speller:
 
     def correct_word(self, word: str) -> str | None:
         """The correction of one word, or None when it is known or no correction is safe."""
-        from symspellpy import Verbosity
-
         lower = word.lower().replace("’", "'")
         if lower not in self.corpus and (contraction := with_apostrophe(lower)):
             return contraction  # "whats" -> "what's", "dont" -> "don't"
@@ -163,19 +172,18 @@ class Speller:
         if _zipf(lower) >= REAL_WORD_ZIPF:
             return None  # a real word the dictionary lacks ("unfavorable" beside its "unfavourable")
         distance = 1 if len(lower) <= 5 else 2
-        found = self._domain.lookup(lower, Verbosity.CLOSEST, max_edit_distance=distance)
-        if found:
-            best = min(found, key=lambda s: (s.distance, -s.count, s.term))
-            return best.term
+        found = _closest(self._domain, lower, distance)
+        if found is not None:
+            return found
         english = english_words()
         near = [w for w in _edits1(lower) if w in english]
         if near and any(w in self.corpus for w in near):
             # a word the corpus uses first ("evry" → "every" in an article that says "every", not "very")
             return min(near, key=lambda w: (w not in self.corpus, -english[w], w))
         if distance == 2:  # then a word the corpus uses two edits away, before English words one edit away
-            written = self._written.lookup(lower, Verbosity.CLOSEST, max_edit_distance=2)
-            if written:
-                return min(written, key=lambda s: (s.distance, -s.count, s.term)).term
+            found = _closest(self._written, lower, 2)
+            if found is not None:
+                return found
         if near:
             return min(near, key=lambda w: (-english[w], w))
         return None
