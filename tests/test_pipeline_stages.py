@@ -55,6 +55,25 @@ def test_typos_are_corrected_to_the_documents_or_englishs_word(speller, typed, m
     assert meant in speller.correct(typed).lower()
 
 
+@pytest.mark.parametrize("typed, meant", [
+    ("wat was the median progression-free survival", "what was the median progression-free survival"),
+    ("Wen did HELIOS-7 report?", "When did HELIOS-7 report?"),
+    ("hw many patients received zorbatinib", "how many patients received zorbatinib"),
+    ("so wat was the response rate", "so what was the response rate"),
+])
+def test_a_real_word_typed_where_a_question_word_opens_the_question_is_that_question_word(speller, typed, meant):
+    # "wat" and "wen" are dictionary words, so no word-by-word check catches them; in the opening
+    # place grammar expects a question word, and each is one edit from one far commoner
+    assert speller.correct(typed) == meant
+
+
+@pytest.mark.parametrize("typed", ["was the response rate higher", "wht was the response rate", "sunitinib dose?",
+                                   "trial results"])
+def test_an_opening_word_is_left_alone_unless_it_is_one_edit_from_one_question_word(speller, typed):
+    # an auxiliary opens questions too; "wht" is one edit from both "what" and "why"
+    assert speller.correct(typed) == typed
+
+
 @pytest.mark.parametrize("clipped, meant", [("sarcom", "sarcomatoid"), ("zorbat", "zorbatinib"), ("hypert", "hypertension"),
                                             ("Lindq", "lindqvist")])
 def test_a_clipped_word_is_completed_to_the_one_document_word_it_starts(speller, clipped, meant):
@@ -776,3 +795,63 @@ def test_a_question_typed_all_in_lower_case_still_names_what_it_names(synthetic,
     mixed = analyse_for("What did the Kestrel say?".replace("Kestrel", "kestrel"), "What did the kestrel say?",
                         synthetic.catalog, synthetic.lexicon, None)
     assert not any("kestrel" in e for e in mixed.entities)
+
+
+# -- rates of what the document never mentions; premises the document denies ----------------------
+
+@pytest.mark.parametrize("question", [
+    "How common was diarrhea with zorbatinib?",
+    "How often was nausea seen in HELIOS-7?",
+    "How common were rashes on zorbatinib plus sunitinib?",
+])
+def test_a_rate_of_something_the_document_never_mentions_is_declined_whatever_it_names(synthetic, question):
+    # the question names the drug and asks for a percentage, but no figure of the document can be a
+    # rate of a thing it never mentions (rule foreign-focus)
+    answer = synthetic.ask(question)
+    assert answer.abstained and answer.trace["decision"]["rule"] == "foreign-focus", answer.answer
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("How common was hypertension with zorbatinib?", "12.4%"),
+    ("How often was grade 3 hypertension seen in HELIOS-7?", "12.4%"),
+])
+def test_a_rate_of_something_the_document_reports_is_answered(synthetic, question, expected):
+    answer = synthetic.ask(question)
+    assert not answer.abstained and expected in answer.answer, answer.answer
+
+
+def test_a_rate_question_about_a_word_with_a_wordnet_stand_in_is_not_called_foreign(synthetic):
+    # "tiredness" is WordNet's word of the document's "fatigue": the document may speak of it
+    answer = synthetic.ask("How common was tiredness with the combination?")
+    assert answer.trace["decision"].get("rule") != "foreign-focus"
+
+
+@pytest.mark.parametrize("question", [
+    "Why do patients on zorbatinib need infusion visits?",
+    "Since zorbatinib needs infusion visits, how are they scheduled?",
+    "Why did adding zorbatinib fail to extend disease control in renal cell carcinoma?",
+])
+def test_a_question_assuming_what_the_document_denies_is_declined(synthetic, question):
+    answer = synthetic.ask(question)
+    assert answer.abstained and answer.trace["decision"]["rule"] == "denied-premise", answer.answer
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("Why do patients on zorbatinib not need infusion visits?", "infusion visits"),  # the same denial: no clash
+    ("Do patients on zorbatinib need infusion visits?", "infusion visits"),  # yes/no: nothing taken as given
+])
+def test_a_question_agreeing_with_the_document_or_asking_yes_or_no_is_answered(synthetic, question, expected):
+    answer = synthetic.ask(question)
+    assert not answer.abstained and expected in answer.answer, answer.answer
+
+
+@pytest.mark.parametrize("question, sentence, denied", [
+    ("Why does staying on treatment matter?", "If patients can't stay on treatment, then they do worse.", False),
+    ("Why does the drug carry a risk for the heart?", "Unlike the older drug, it does not have that risk for the heart.", True),
+    ("Why was the drug withdrawn?", "The drug was added to the guideline.", False),  # no denial word: not judged
+    ("Why didn't the drug help?", "The drug didn't help patients with both changes.", False),
+])
+def test_a_denied_premise_is_read_from_the_clause_sharing_the_questions_words(question, sentence, denied):
+    from assistant.pipeline.decide import denies_premise
+
+    assert denies_premise(question, sentence) is denied

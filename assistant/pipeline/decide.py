@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 
+from assistant.language import words
 from assistant.pipeline.question import QueryTerms
 from assistant.pipeline.rules import ALL_ON, Rules
 from assistant.pipeline.score import Candidate
 from assistant.pipeline.select import each_subgroup, first_answering, per_name_answers, select
 from assistant.pipeline.types import Decision
 from assistant.settings import Settings
+from index.lexical import tokenize
 
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override|bypass|skip)\b[^.?!]{0,60}\b(article|sources?|instructions?|context|"
@@ -45,8 +47,8 @@ def decide(question: str, terms: QueryTerms, candidates: list[Candidate], settin
     """The sentences that answer ``question`` (best first), or an abstention with its reason."""
     if rules.on("unknown-name") and terms.unknown_names:
         return Decision(reason=f"the article never names {', '.join(terms.unknown_names)}", rule="unknown-name")
-    if (rules.on("foreign-focus") and terms.foreign_focus and not terms.entities and not terms.units
-            and terms.reference_number is None):
+    if (rules.on("foreign-focus") and terms.foreign_focus and terms.reference_number is None
+            and (terms.counts_foreign or (not terms.entities and not terms.units))):
         # "What's the weather in Boston?": what is asked for is nothing the document speaks of, and
         # the question names nothing it knows
         return Decision(reason=f"the article never mentions {', '.join(terms.foreign_focus)}", rule="foreign-focus")
@@ -76,10 +78,47 @@ def decide(question: str, terms: QueryTerms, candidates: list[Candidate], settin
     if confidence < settings.abstain_below and rules.on("confidence-floor"):
         return Decision(confidence=confidence, reason=f"confidence {confidence:.2f} is below the floor "
                         f"{settings.abstain_below:.2f}", rule="confidence-floor", features=features)
+    if rules.on("denied-premise") and denies_premise(question, best.sentence.text):
+        return Decision(confidence=confidence, reason="the article says otherwise than the question assumes",
+                        rule="denied-premise", features=features)
     chosen = select(best, candidates, terms, settings, rules)
     if terms.any_qualifier and rules.on("subgroup"):
         chosen = each_subgroup(chosen, candidates, terms, settings)
     return Decision(chosen=tuple(chosen), confidence=confidence, features=features)
+
+
+_NEGATIONS = words("english", "negations")
+_PRESUPPOSING = words("english", "presupposing")
+_CONDITIONALS = words("english", "conditionals")
+_WORD = re.compile(r"[\w’'-]+")
+# a sentence's clauses: what one claim says ("It doesn't have that risk of X … and, unlike Y, it doesn't
+# have that risk of Z")
+_CLAUSE_BREAK = re.compile(r"[,;:—–()\[\]]|\b(?:but|and|whereas|while)\b", re.I)
+
+
+def denies_premise(question: str, sentence: str) -> bool:
+    """A question that takes its claim as given ("Why did adding X fail to improve PFS?", "Since X
+    carries that risk, how …") meets a sentence whose clause on the same words says the opposite:
+    one of the two denies it ("not", "without", "failed", "doesn't" — English pack) and the other
+    does not. The clause compared is the sentence's clause sharing most of the question's words (at
+    least two), unless it is a condition ("If patients can't …"); a yes/no question takes nothing as
+    given and is never checked."""
+    written = [w.lower() for w in _WORD.findall(question)]
+    if not _PRESUPPOSING & set(written[:2]):
+        return False
+    asked = set(tokenize(question))
+    clauses = [c for c in _CLAUSE_BREAK.split(sentence) if c and c.strip()]
+    shared, clause = max(((len(asked & set(tokenize(c))), c) for c in clauses), default=(0, ""), key=lambda p: p[0])
+    opening = _WORD.findall(clause.lower())[:1]
+    if shared < 2 or set(opening) & _CONDITIONALS:  # a condition states nothing to deny
+        return False
+    return _denies(question) != _denies(clause)
+
+
+def _denies(text: str) -> bool:
+    """An odd number of denying words: the text says its claim does not hold."""
+    found = [w for w in _WORD.findall(text.lower()) if w in _NEGATIONS or w.endswith(("n't", "n’t"))]
+    return len(found) % 2 == 1
 
 
 def confidence_of(best: Candidate) -> float:

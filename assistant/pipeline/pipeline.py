@@ -361,6 +361,9 @@ class Pipeline:
             else:
                 with trace.stage("question"):
                     terms = analyse_for(question, query, catalog, self.lexicon, doc_id, self.rules)
+            if terms.counts_foreign and self.synonyms is not None and any(
+                    self.synonyms.stands_in(word) for word in terms.foreign_focus):
+                terms = replace(terms, counts_foreign=False)  # "tiredness": WordNet knows the document's "fatigue"
             if terms.reference_number is not None:  # "reference 2": its entry is scored even if no search found it
                 own = own + [c for c in catalog.references_of(doc_id, [terms.reference_number]) if c not in own]
             with trace.stage("score"):

@@ -73,7 +73,11 @@ _FOCUS = re.compile(
     r"(?=\s+(?:in|for|with|among|between|from|at|on|by|after|before|did|does|do|was|were|is|are|that|when|"
     r"reported|seen|observed|given|used|required|needed)\b|\s*[?.]?$|\s*[?.(])"
     r"|\bhow\s+(?:many|much)\s+(?!(?:did|does|do|was|were|is|are|has|have|had|can|could|will|would)\b)"
-    r"(?P<g>[\w’'-]+(?:\s+[\w’'-]+)?)",
+    r"(?P<g>[\w’'-]+(?:\s+[\w’'-]+)?)"
+    # "how common was diarrhea with X?", "how often were rashes seen?": the thing whose rate is asked
+    r"|\bhow\s+(?:common|often|frequent(?:ly)?)\s+(?:was|were|is|are)\s+(?:the\s+|a\s+|an\s+)?"
+    r"(?P<r>(?:[\w’'-]+\s+){0,2}?[\w’'-]+?)"
+    r"(?=\s+(?:in|for|with|among|on|after|by|seen|observed|reported)\b|\s*[?.,]?$|\s*[?.(,])",
     re.I,
 )
 _WH = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how|is|was|were|are|did|does|do|can|could|should|"
@@ -130,6 +134,9 @@ class QueryTerms:
     # words than the article's ("hates hospital trips"), where word overlap says little
     known_share: float = 1.0
     foreign_focus: list[str] = field(default_factory=list)  # what is asked for, when the document never uses it
+    # the foreign focus is what a rate or a count is asked of ("how common was diarrhea with X?"): no
+    # figure of the document can be about it, whatever names the question also gives
+    counts_foreign: bool = False
     # "Who is Krina Patel?": the identifying words of the name asked to be defined (empty otherwise);
     # the answer is the sentence with that name as its subject ("Patel is an associate professor …")
     defines: frozenset[str] = frozenset()
@@ -185,9 +192,11 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     if m is None:
         m, source = _FOCUS.search(query), query
     foreign_focus: list[str] = []
+    counts_foreign = False
     if m:
-        counted = m.group("g") is not None  # "how many sites": the counted thing must be named
-        phrase = m.group("f") or m.group("g") or ""
+        # "how many sites", "how common was X": the counted thing must be named
+        counted = m.group("g") is not None or m.group("r") is not None
+        phrase = m.group("f") or m.group("g") or m.group("r") or ""
         # After an auxiliary the phrase's noun is the subject: what is asked when a form of "be" follows
         # it ("what will the weather be"), else the object of the verb that follows ("what did the
         # doctor mean"), which the phrase does not name. A word a determiner follows is a verb ("how
@@ -210,6 +219,7 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         if (head is not None and all(t not in GENERIC and not used(t) for t in tokenize(head))
                 and set(tokenize(head)) <= asked):
             foreign_focus.append(head)
+            counts_foreign = counted
     text = normalise(query)
     words = set(re.findall(r"[\w-]+", text))
     entities = names_in(query, known_entities)
@@ -294,7 +304,7 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     numbered = _REFERENCE_NUMBER.search(question)
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes, defines=defines,
                       reference_number=int(numbered.group(1)) if numbered else None,
-                      asked=asked_weights, foreign_focus=foreign_focus, known_share=_known_share(asked_weights, used),
+                      asked=asked_weights, foreign_focus=foreign_focus, counts_foreign=counts_foreign, known_share=_known_share(asked_weights, used),
                       unknown_names=list(dict.fromkeys(unknown)),
                       # the question's own words: "overall" beside "PFS" is no "overall survival"
                       end_points=end_points(set(tokenize(question))),
@@ -435,7 +445,7 @@ def focus_span(question: str) -> tuple[int, int] | None:
     m = _FOCUS.search(question)
     if not m:
         return None
-    group = "f" if m.group("f") is not None else "g"
+    group = next(g for g in ("f", "g", "r") if m.group(g) is not None)
     return m.start(group), m.end(group)
 
 

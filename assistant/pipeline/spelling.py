@@ -25,6 +25,9 @@ from index.lexical import STOPWORDS, tokenize
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*[A-Za-z]")
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-–/][A-Za-z0-9]+)*")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_OPENERS = words("english", "question_openers")
+_OPENING = re.compile(r"^(\W*(?:(?:and|so|ok|okay)\W+)?)([A-Za-z]+)\b", re.I)
+OPENER_GAIN = 2.0  # the question word must be this much commoner (Zipf) than the word typed in its place
 MIN_CORRECTED_CHARS = 4  # shorter words have too many neighbours to correct safely
 MIN_CLIPPED_CHARS = 3  # "dex", "pom": a clipped word starts one corpus word, or it is left alone
 # wordfreq's Zipf frequency from which a word is real English even where symspellpy's list lacks it
@@ -235,7 +238,7 @@ class Speller:
             if word.isupper() and len(word) > 1:
                 return corrected.upper()
             return corrected[:1].upper() + corrected[1:] if word[:1].isupper() else corrected
-        return _WORD.sub(fix, text)
+        return _opener_fixed(_WORD.sub(fix, text), self.corpus)
 
     def _variants(self, text: str) -> str:
         def code(m: re.Match) -> str:
@@ -259,3 +262,22 @@ class Speller:
                 return word
             return compound
         return re.sub(r"\b[A-Za-z]{6,}\b", joined, text)
+
+
+def _opener_fixed(text: str, corpus) -> str:
+    """``text`` with its first word, when that is no question word but a far rarer word one edit from
+    one ("wat was the median …", "wen did …", "hw many …"), as that question word. Where a question
+    opens, grammar expects a question word; a real word there ("wat", "wen") is the typo the
+    dictionary cannot see. A word the corpus uses is left alone."""
+    m = _OPENING.match(text)
+    if m is None:
+        return text
+    typed = m.group(2)
+    lower = typed.lower()
+    if lower in _OPENERS or lower in corpus or lower in STOPWORDS:
+        return text
+    near = [w for w in _OPENERS if w in _edits1(lower) and _zipf(w) - _zipf(lower) >= OPENER_GAIN]
+    if len(near) != 1:
+        return text
+    fixed = near[0].capitalize() if typed[:1].isupper() else near[0]
+    return text[:m.start(2)] + fixed + text[m.end(2):]

@@ -51,6 +51,10 @@ class Synonyms:
     def __len__(self) -> int:
         return len(self.table)
 
+    def stands_in(self, word: str) -> bool:
+        """Whether the document has a word of the same sense as ``word`` (a question word it never uses)."""
+        return any(self.table.get(token) for token in tokenize(word.lower()))
+
     def expansions(self, question: str) -> list[str]:
         """The corpus's words for the question's words the corpus does not use, in question order."""
         asked = set(tokenize(question))
