@@ -855,3 +855,41 @@ def test_a_denied_premise_is_read_from_the_clause_sharing_the_questions_words(qu
     from assistant.pipeline.decide import denies_premise
 
     assert denies_premise(question, sentence) is denied
+
+
+# -- choices, definitions asked by ellipsis, possessive results, a measure-only follow-up ------------
+
+@pytest.mark.parametrize("question, speaker", [
+    ("Which of Maria Okafor and Tomas Lindqvist talked about fatigue?", "Okafor said"),
+    ("Was it Okafor or Lindqvist who mentioned infusion visits?", "Lindqvist explained"),
+])
+def test_a_choice_between_named_people_is_answered_by_the_passage_about_one_of_them(synthetic, question, speaker):
+    # the names are the options, not what every passage must be about: the answer is the sentence on
+    # the topic, with who said it
+    answer = synthetic.ask(question)
+    assert not answer.abstained and speaker in answer.answer, answer.answer
+
+
+def test_a_definition_asked_by_ellipsis_is_answered_like_the_full_question(synthetic):
+    history = [{"role": "user", "content": "Who is Maria Okafor?"},
+               {"role": "assistant", "content": "Okafor is the director of the Kidney Cancer Program at Lakeside University Hospital."}]
+    for question in ("And Tomas Lindqvist?", "What about Lindqvist?"):
+        answer = synthetic.ask(question, history)
+        assert "Lindqvist is a professor" in answer.answer, (question, answer.answer)
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("What was KESTREL 2019-04's result?", "33.3%"),
+    ("What were HELIOS-7's main findings?", "14.2 months"),
+])
+def test_a_possessive_results_question_is_answered_with_the_results_sentence(synthetic, question, expected):
+    answer = synthetic.ask(question)
+    assert not answer.abstained and expected in answer.answer, answer.answer
+
+
+def test_a_follow_up_naming_only_a_measure_keeps_the_trial_as_what_it_refers_to():
+    history = [Turn("user", "What did the HELIOS-7 trial show?"),
+               Turn("assistant", "A median PFS of 14.2 months vs 9.1 months."),
+               Turn("user", "And the ORR?"),
+               Turn("assistant", "The objective response rates were 41.5% and 27.9%, respectively.")]
+    assert "HELIOS-7" in rewrite_query("Which journal published it?", history)

@@ -141,6 +141,8 @@ class QueryTerms:
     # the answer is the sentence with that name as its subject ("Patel is an associate professor …")
     defines: frozenset[str] = frozenset()
     reference_number: int | None = None  # "the authors of reference 3": only that bibliography entry answers
+    # "Which of Yee and Patel talked about X?": the names are the options; a passage about one answers
+    options: bool = False
 
     @property
     def units(self) -> set[str]:
@@ -287,7 +289,7 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
                           if re.search(r"(?<![\w-])" + re.escape(e) + r"(?![\w-])", text))
     unknown += [t for t in naming_tokens(query, corpus_name_words) if idf_of(t) is None]
     asked_weights = {t: w for t, w in weights.items() if t in asked}
-    defined = _DEFINITION.match(question)
+    defined = _DEFINITION.match(probe)  # "And Krina Patel?" after "Who is X?": what the rewrite asks
     defines = frozenset()
     spelled_out = _STANDS_FOR.search(question)
     if spelled_out and _zipf(next(g for g in spelled_out.groups() if g).lower()) >= EVERYDAY_ZIPF:
@@ -302,8 +304,9 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         if not rest:
             defines = frozenset(t for e in entities for t in distinctive_tokens(e))
     numbered = _REFERENCE_NUMBER.search(question)
+    options = len(entities) >= 2 and bool(_CHOICE.search(probe))
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes, defines=defines,
-                      reference_number=int(numbered.group(1)) if numbered else None,
+                      reference_number=int(numbered.group(1)) if numbered else None, options=options,
                       asked=asked_weights, foreign_focus=foreign_focus, counts_foreign=counts_foreign, known_share=_known_share(asked_weights, used),
                       unknown_names=list(dict.fromkeys(unknown)),
                       # the question's own words: "overall" beside "PFS" is no "overall survival"
@@ -318,6 +321,7 @@ _DEFINITION = re.compile(r"^\s*(?:and\s+|so\s+)?(?:who|what)(?:'s|’s|\s+(?:is|
 _STANDS_FOR = re.compile(r"\bwhat (?:does|do|did) (?:the )?([\w-]+) (?:stand for|mean|refer to)\b"
                          r"|\bwhat (?:is|are) ([\w-]+) short for\b|\b(?:full form|expansion|spelled-out form) of ([\w-]+)", re.I)
 _REFERENCE_NUMBER = re.compile(r"\b(?:reference|ref\.?|citation|source)\s*(?:no\.?|number|#)?\s*(\d{1,3})\b(?![.,]\d)", re.I)
+_CHOICE = pattern("english", "choice")
 _WHY = re.compile(r"\b(?:why|how come|what (?:is|was|are|were) the reasons?)\b", re.I)
 _NUMBER_UNIT = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(years?|months?|weeks?|days?|hours?|cycles?|lines?|doses?)\b", re.I)
 _ALTERNATIVES = re.compile(r"\b(or|and|vs\.?|versus|compared|comparison|differ\w*|between|each|both)\b", re.I)

@@ -161,7 +161,11 @@ class _Focus:
         technical = [w for w in words if _is_technical(w)]
         self.asked_term = bool(technical)
         self.asks_for_name = bool(_ASKS_FOR_NAME.match(resolved))
-        if found:
+        if found and all(names_a_measure(set(tokenize(e))) for e in found):
+            # "And the 2-year OS?" names a measure only: what it was measured in is still the subject
+            # ("Which journal published it?" next is about the trial, not the OS)
+            self.entities = found + [e for e in self.entities if not _is_measure(e) and e not in found]
+        elif found:
             self.entities = found
         elif technical:
             self.entities = []

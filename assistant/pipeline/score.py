@@ -113,7 +113,8 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
         context_tokens = words.context
         context_cov = _coverage(terms.weights, context_tokens) / total
         about = _entities_present(terms.entities, words)
-        entity_ok = len(about) == len(terms.entities)
+        # a choice among the names ("which of A and B …"): a passage about one of them may answer
+        entity_ok = bool(about) if terms.options else len(about) == len(terms.entities)
         speaker = frozenset(tokenize(chunk.speaker)) if chunk.speaker else frozenset()  # a quote is its speaker's
         nearby = context_tokens | words.discourse  # what the passage and the ones before it say
         # the question's words found nowhere around this passage (each sentence then checks its own tokens)
@@ -190,6 +191,11 @@ def analyse_for(question: str, query: str, catalog: Catalog, lexicon, doc_id: st
                         corpus_names=lexicon.entities, corpus_name_words=lexicon.name_words)
     if not rules.on("open-question"):
         terms.wants.discard("result")
+    if terms.options and not rules.on("choice"):
+        terms.options = False
+    person_words = {w for p in lexicon.people_keys for w in p.split()} if terms.options else set()
+    if terms.options and all(person_words & set(e.split()) for e in terms.entities):
+        terms.wants.add("person")  # "which of Yee and Patel …" asks for one of them
     return terms
 
 
