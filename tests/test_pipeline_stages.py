@@ -893,3 +893,24 @@ def test_a_follow_up_naming_only_a_measure_keeps_the_trial_as_what_it_refers_to(
                Turn("user", "And the ORR?"),
                Turn("assistant", "The objective response rates were 41.5% and 27.9%, respectively.")]
     assert "HELIOS-7" in rewrite_query("Which journal published it?", history)
+
+
+GUIDELINE = """Guideline placement of velotinib regimens
+Velotinib plus rapamide and cortisone is also listed as a category 1 other recommended therapy in patients with relapsed disease following 1 to 3 prior lines of treatment. Additionally, velotinib plus hexamide and cortisone is categorized as another recommended regimen in the same disease setting.
+Velotinib is taken once daily with food.
+"""
+
+
+@pytest.mark.parametrize("question, expected, other", [
+    ("What category is velotinib plus hexamide and cortisone?", "hexamide and cortisone is categorized", "category 1"),
+    ("What category is velotinib plus rapamide and cortisone?", "category 1", "hexamide"),
+])
+def test_a_category_asked_of_one_regimen_is_answered_by_that_regimens_sentence(tmp_path, embedder, question,
+                                                                                expected, other):
+    # a category may be a number or a name ("another recommended regimen"): the sentence about the
+    # regimen asked of answers, not a neighbour holding a number
+    document = tmp_path / "corpus" / "velotinib-guideline.txt"
+    document.parent.mkdir()
+    document.write_text(GUIDELINE, encoding="utf-8")
+    answer = assistant_over(document, tmp_path / "data", embedder).ask(question)
+    assert expected in answer.answer and other not in answer.answer, answer.answer

@@ -92,10 +92,7 @@ _ASKS_BIBLIOGRAPHY = re.compile(
 _ASKS_NUMBER = re.compile(
     r"\b(how (?:many|much|long|often|large|big|likely)|what (?:percentage|proportion|fraction|number|share)|"
     r"median|rates?|hazard ratios?|hr|percent(?:age)?|confidence interval|ci|odds|risk reduction|sample size|"
-    r"grade|days?|months?|years?)\b|%|"
-    # a version, category or status asked about ("which category…", "what is its status") is a number
-    # or a code; "the pill version" is no question about one
-    r"\b(?:what|which)(?:'s|’s)?\s+(?:\w+\s+){0,3}?(?:version|category|status)\b",
+    r"grade|days?|months?|years?)\b|%",
     re.I,
 )
 _ROLES = " ".join(f"{r}s?" for r in sorted(words("english", "roles")))
