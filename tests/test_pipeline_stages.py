@@ -914,3 +914,28 @@ def test_a_category_asked_of_one_regimen_is_answered_by_that_regimens_sentence(t
     document.write_text(GUIDELINE, encoding="utf-8")
     answer = assistant_over(document, tmp_path / "data", embedder).ask(question)
     assert expected in answer.answer and other not in answer.answer, answer.answer
+
+
+@pytest.mark.parametrize("question", ["Who are Okafor and Lindqvist?", "Who are Maria Okafor and Tomas Lindqvist?"])
+def test_who_are_two_people_is_answered_with_each_ones_defining_sentence(synthetic, question):
+    answer = synthetic.ask(question)
+    assert "Okafor is the director" in answer.answer and "Lindqvist is a professor" in answer.answer, answer.answer
+
+
+@pytest.mark.parametrize("question", [
+    "How much longer did patients on zorbatinib plus sunitinib live without progression?",
+    "How much more fatigue was there with the combination?",
+    "How much better was the response rate with zorbatinib?",
+])
+def test_a_comparative_after_how_much_asks_for_a_difference_not_a_foreign_thing(synthetic, question):
+    terms = terms_of(synthetic, question)
+    assert terms.foreign_focus == [] and not synthetic.ask(question).abstained, terms.foreign_focus
+
+
+@pytest.mark.parametrize("word, comparative", [("longer", True), ("later", True), ("bigger", True), ("earlier", True),
+                                               ("worse", True), ("number", False), ("water", False), ("cancer", False),
+                                               ("paper", False), ("sites", False)])
+def test_comparatives_are_read_from_their_everyday_base(word, comparative):
+    from assistant.pipeline.question import _comparative
+
+    assert _comparative(word) is comparative

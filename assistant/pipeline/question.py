@@ -33,6 +33,8 @@ GENERIC = frozenset(t for w in _GENERIC for t in tokenize(w, drop_stopwords=Fals
 DETERMINERS = words("english", "determiners")
 AUXILIARIES = words("english", "auxiliaries")
 COPULAS = words("english", "copulas")
+COMPARATIVES = words("english", "comparatives")
+COMPARATIVE_BASE_ZIPF = 5.0  # wordfreq: the base of a comparative is a common word ("long", "high")
 # "carfilzomib [Kyprolis]", "ixazomib (Ninlaro)": a name, then in brackets the other name it is sold under
 BRANDED = re.compile(r"\b([A-Za-z][a-z-]{3,})\s*[(\[][A-Z][a-z]{2,}[a-z-]*[®™]?[)\]]")
 # The unit a number must carry to answer a question of this kind.
@@ -204,6 +206,8 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         following = re.findall(r"[\w’'-]+", source[m.end():])[:1]
         if written and written[0].lower() in AUXILIARIES:
             written = written[1:-1] if written[-1].lower() in COPULAS else []
+        if m.group("g") is not None and written and _comparative(written[0]):
+            written = []  # "how much longer did …": a difference is asked, no thing counted
         verb = next((i for i, w in enumerate(written) if (written + following + [""])[i + 1].lower() in DETERMINERS), None)
         if verb is not None:
             written = written[:verb]
@@ -297,7 +301,7 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     elif defined and entities:
         # nothing asked but the name itself ("Who is Dr Patel?", not "Who is Patel's co-moderator?")
         rest = (set(tokenize(defined.group("x"), drop_stopwords=False))
-                - {t for e in entities for t in tokenize(e, drop_stopwords=False)})
+                - {t for e in entities for t in tokenize(e, drop_stopwords=False)} - {"and", "or"})  # "Who are A and B?"
         if not rest:
             defines = frozenset(t for e in entities for t in distinctive_tokens(e))
     numbered = _REFERENCE_NUMBER.search(question)
@@ -519,6 +523,21 @@ def _zipf(token: str) -> float:
     from wordfreq import zipf_frequency
 
     return zipf_frequency(token, "en")
+
+
+def _comparative(word: str) -> bool:
+    """A comparative adjective or adverb: an irregular one of the English pack ("more", "better"), or a
+    word in "-er" whose base is everyday English ("longer" ← "long", "later" ← "late", "bigger" ← "big")."""
+    lower = word.lower()
+    if lower in COMPARATIVES:
+        return True
+    if not lower.endswith("er") or len(lower) < 5:
+        return False
+    stem = lower[:-2]
+    bases = {stem, stem + "e", stem[:-1] if len(stem) > 2 and stem[-1] == stem[-2] else stem}
+    if stem.endswith("i"):
+        bases.add(stem[:-1] + "y")  # "earlier" ← "early"
+    return any(_zipf(base) >= COMPARATIVE_BASE_ZIPF for base in bases)
 
 
 def _technical(word: str) -> bool:

@@ -64,6 +64,7 @@ class Candidate:
     # reports another end point than asked (PFS for OS), or names another institution, trial or
     # organisation and none asked about: it is about something else
     about_other: bool = False
+    defined: frozenset[str] = frozenset()  # of the names a "who is" question asks about, those this sentence defines
 
 
 
@@ -163,6 +164,7 @@ def score_candidates(question: str, query: str, passages: list[Chunk], catalog: 
             )
             if definition_on and terms.defines and terms.defines & words.subjects[i]:
                 candidate.type_match = "definition"  # "Who is X?" answered by "X is …"
+                candidate.defined = terms.defines & words.subjects[i]
             if terms.qualifiers:
                 # a sentence that leans on the one before it ("These patients...") shares its subgroup
                 said = tokens | words.heading | (words.sentences[i - 1] if i and words.leans_back[i] else frozenset())

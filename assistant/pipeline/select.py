@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from assistant.language import words
-from assistant.pipeline.question import ATTRIBUTION_TOKENS, QueryTerms
+from assistant.pipeline.question import ATTRIBUTION_TOKENS, QueryTerms, distinctive_tokens
 from assistant.pipeline.rules import ALL_ON, Rules
 from assistant.pipeline.score import _LEANS_BACK, Candidate
 from assistant.settings import Settings
@@ -120,6 +120,9 @@ def select(best: Candidate, candidates: list[Candidate], terms: QueryTerms,
     if (rules.on("restates-question") and following is not None
             and (_novelty(best, terms) < 0.35 or _OPENS_LIST.match(following.sentence.text))):
         chosen.append(following)
+    if rules.on("definition") and terms.defines and len(terms.entities) >= 2:
+        # "Who are Yee and Patel?": each name's own defining sentence ("Patel is …"), in the order asked
+        chosen = _each_defined(chosen, candidates, terms)
     covered = set().union(*(c.covered for c in chosen))
     for other in candidates[1:8]:
         if len(chosen) >= settings.max_answer_sentences or other in chosen or not other.entity_ok:
@@ -133,6 +136,19 @@ def select(best: Candidate, candidates: list[Candidate], terms: QueryTerms,
     if rules.on("speaker") and "person" in terms.wants:
         chosen = _with_speaker(chosen, candidates)
     return chosen
+
+
+def _each_defined(chosen: list[Candidate], candidates: list[Candidate], terms: QueryTerms) -> list[Candidate]:
+    """For each name asked about, its best defining sentence; the chosen ones when a name has none."""
+    picks: list[Candidate] = []
+    for name in terms.entities:
+        own = set(distinctive_tokens(name))
+        pick = next((c for c in candidates if c.defined & own), None)
+        if pick is None:
+            return chosen
+        if pick not in picks:
+            picks.append(pick)
+    return picks
 
 
 def _with_speaker(chosen: list[Candidate], candidates: list[Candidate]) -> list[Candidate]:
