@@ -63,6 +63,12 @@ class Catalog:
             self._references = table
         return [self._references[(doc_id, n)] for n in numbers if (doc_id, n) in self._references]
 
+    def lead(self, doc_id: str) -> Chunk | None:
+        """The first passage of ``doc_id``'s text (not its bibliography): a news article's lead, which
+        says what the article is about."""
+        body = [c for c in self.chunks.values() if c.doc_id == doc_id and c.kind != "reference"]
+        return min(body, key=lambda c: c.start) if body else None
+
     def preceding(self, chunk: Chunk, n: int = 2) -> list[Chunk]:
         """Up to ``n`` chunks just before ``chunk`` in its document and section (its discourse context)."""
         if not hasattr(self, "_order"):

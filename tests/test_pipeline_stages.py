@@ -939,3 +939,37 @@ def test_comparatives_are_read_from_their_everyday_base(word, comparative):
     from assistant.pipeline.question import _comparative
 
     assert _comparative(word) is comparative
+
+
+@pytest.mark.parametrize("question", ["Summarize the article.", "What is this piece about?", "What's the article about?",
+                                      "What is the main point of the article?"])
+def test_a_question_about_the_document_itself_is_answered_by_its_lead(synthetic, question):
+    # the opening sentence of a news article says what it is about (rule document-lead)
+    answer = synthetic.ask(question)
+    assert not answer.abstained and answer.answer.startswith("Adding zorbatinib to standard therapy"), answer.answer
+
+
+def test_a_summary_of_a_named_thing_is_not_taken_for_one_of_the_document(synthetic):
+    assert "14.2 months" in synthetic.ask("Summarize the HELIOS-7 trial.").answer
+
+
+ESTIMABLE = """Follow-up of the velotinib cohort
+The median overall survival was NE in the velotinib cohort, and NE in the control cohort.
+The median duration of response was 7.9 months to not estimable [NE] in the velotinib cohort.
+Velotinib is taken once daily with food.
+"""
+
+
+@pytest.mark.parametrize("question", ["What does NE stand for?", "What is NE short for?"])
+def test_an_abbreviation_written_in_capitals_is_spelled_out_even_if_its_letters_make_a_word(tmp_path, embedder, question):
+    # "ne" is a common word for wordfreq (French), but "NE" written in capitals is an abbreviation
+    document = tmp_path / "corpus" / "velotinib-follow-up.txt"
+    document.parent.mkdir()
+    document.write_text(ESTIMABLE, encoding="utf-8")
+    answer = assistant_over(document, tmp_path / "data", embedder).ask(question)
+    assert "not estimable" in answer.answer, answer.answer
+
+
+def test_a_difference_asked_for_is_the_kind_of_answer_not_a_word_the_sentence_must_hold(synthetic):
+    answer = synthetic.ask("What was the response rate difference in HELIOS-7?")
+    assert "41.5%" in answer.answer and "27.9%" in answer.answer, answer.answer

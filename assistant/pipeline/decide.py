@@ -75,7 +75,9 @@ def decide(question: str, terms: QueryTerms, candidates: list[Candidate], settin
                 "context_coverage": round(best.context_coverage, 4), "focus": round(best.focus, 4),
                 "missing": round(best.missing, 4), "type_match": best.type_match, "entity_ok": best.entity_ok,
                 "score": round(best.score, 4)}
-    if confidence < settings.abstain_below and rules.on("confidence-floor"):
+    # the article's own lead answers what the article is about, however little it shares with the question
+    lead = terms.about_document and rules.on("document-lead") and best.index == 0
+    if confidence < settings.abstain_below and rules.on("confidence-floor") and not lead:
         return Decision(confidence=confidence, reason=f"confidence {confidence:.2f} is below the floor "
                         f"{settings.abstain_below:.2f}", rule="confidence-floor", features=features)
     if rules.on("denied-premise") and denies_premise(question, best.sentence.text):

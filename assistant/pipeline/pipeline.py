@@ -364,6 +364,9 @@ class Pipeline:
             if terms.counts_foreign and self.synonyms is not None and any(
                     self.synonyms.stands_in(word) for word in terms.foreign_focus):
                 terms = replace(terms, counts_foreign=False)  # "tiredness": WordNet knows the document's "fatigue"
+            if terms.about_document and self.rules.on("document-lead"):
+                lead = catalog.lead(doc_id)  # "Summarize the article.": its lead is scored even if no search found it
+                own = ([lead] if lead is not None else []) + [c for c in own if c is not lead]
             if terms.reference_number is not None:  # "reference 2": its entry is scored even if no search found it
                 own = own + [c for c in catalog.references_of(doc_id, [terms.reference_number]) if c not in own]
             with trace.stage("score"):

@@ -142,6 +142,7 @@ class QueryTerms:
     reference_number: int | None = None  # "the authors of reference 3": only that bibliography entry answers
     # "Which of Yee and Patel talked about X?": the names are the options; a passage about one answers
     options: bool = False
+    about_document: bool = False  # "Summarize the article.": answered by the document's lead
 
     @property
     def units(self) -> set[str]:
@@ -293,7 +294,8 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     defined = _DEFINITION.match(probe)  # "And Krina Patel?" after "Who is X?": what the rewrite asks
     defines = frozenset()
     spelled_out = _STANDS_FOR.search(question)
-    if spelled_out and _zipf(next(g for g in spelled_out.groups() if g).lower()) >= EVERYDAY_ZIPF:
+    asked_term = next(g for g in spelled_out.groups() if g) if spelled_out else ""
+    if spelled_out and not (asked_term.isupper() and len(asked_term) > 1) and _zipf(asked_term.lower()) >= EVERYDAY_ZIPF:
         spelled_out = None  # "what did the doctor mean (by …)": an everyday word is no term to spell out
     if spelled_out:  # "What does TTP stand for?": the sentence that writes it out ("time to progression (TTP)")
         defines = frozenset(tokenize(next(g for g in spelled_out.groups() if g), drop_stopwords=False))
@@ -306,8 +308,11 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
             defines = frozenset(t for e in entities for t in distinctive_tokens(e))
     numbered = _REFERENCE_NUMBER.search(question)
     options = len(entities) >= 2 and bool(_CHOICE.search(probe))
+    about_document = bool(_ABOUT_DOCUMENT.search(question))
+    if about_document:
+        foreign_focus = []  # "this piece" is the document itself, whatever word names it
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes, defines=defines,
-                      reference_number=int(numbered.group(1)) if numbered else None, options=options,
+                      reference_number=int(numbered.group(1)) if numbered else None, options=options, about_document=about_document,
                       asked=asked_weights, foreign_focus=foreign_focus, counts_foreign=counts_foreign, known_share=_known_share(asked_weights, used),
                       unknown_names=list(dict.fromkeys(unknown)),
                       # the question's own words: "overall" beside "PFS" is no "overall survival"
@@ -323,6 +328,7 @@ _STANDS_FOR = re.compile(r"\bwhat (?:does|do|did) (?:the )?([\w-]+) (?:stand for
                          r"|\bwhat (?:is|are) ([\w-]+) short for\b|\b(?:full form|expansion|spelled-out form) of ([\w-]+)", re.I)
 _REFERENCE_NUMBER = re.compile(r"\b(?:reference|ref\.?|citation|source)\s*(?:no\.?|number|#)?\s*(\d{1,3})\b(?![.,]\d)", re.I)
 _CHOICE = pattern("english", "choice")
+_ABOUT_DOCUMENT = pattern("english", "about_document")
 _WHY = re.compile(r"\b(?:why|how come|what (?:is|was|are|were) the reasons?)\b", re.I)
 _NUMBER_UNIT = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(years?|months?|weeks?|days?|hours?|cycles?|lines?|doses?)\b", re.I)
 _ALTERNATIVES = re.compile(r"\b(or|and|vs\.?|versus|compared|comparison|differ\w*|between|each|both)\b", re.I)

@@ -25,6 +25,12 @@ def first_answering(candidates: list[Candidate], terms: QueryTerms, rules: Rules
     """The best sentence that can answer at all: about the named things, holding every asked-about
     word the corpus knows (the focus), a number in the asked-for unit, and a bibliography entry when
     only one can answer (a journal, a DOI). None: abstain."""
+    if terms.about_document and rules.on("document-lead"):
+        # "Summarize the article.": its lead, the opening sentence of its text
+        lead = next((c for c in candidates if c.index == 0 and c.chunk.kind != "reference"
+                     and c.chunk.start == min(o.chunk.start for o in candidates if o.chunk.kind != "reference")), None)
+        if lead is not None:
+            return lead
     if terms.reference_number is not None:
         # "reference 3": that entry of the bibliography, and no other
         candidates = [c for c in candidates if c.chunk.kind == "reference"
