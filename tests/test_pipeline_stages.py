@@ -968,8 +968,3 @@ def test_an_abbreviation_written_in_capitals_is_spelled_out_even_if_its_letters_
     document.write_text(ESTIMABLE, encoding="utf-8")
     answer = assistant_over(document, tmp_path / "data", embedder).ask(question)
     assert "not estimable" in answer.answer, answer.answer
-
-
-def test_a_difference_asked_for_is_the_kind_of_answer_not_a_word_the_sentence_must_hold(synthetic):
-    answer = synthetic.ask("What was the response rate difference in HELIOS-7?")
-    assert "41.5%" in answer.answer and "27.9%" in answer.answer, answer.answer
