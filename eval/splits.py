@@ -4,7 +4,8 @@ An item of the original set (``eval/qa.jsonl``) goes to the split named by a fix
 the split never depends on the file's order or on other items, and adding an item moves no other. The
 items written blind go whole to one split: ``qa_blind_dev.jsonl`` to dev, ``qa_blind_test.jsonl`` to
 test (never read to tune anything), and the later blind files of ``ADDED_FILES`` (``qa_blind_dev2.jsonl``,
-``qa_blind_dev3.jsonl`` and ``qa_blind_dev4.jsonl``, written by a third, a fourth and a fifth writer) to theirs. Each file keeps its own gate floors (``eval/thresholds_split.json``),
+``qa_blind_dev3.jsonl``, ``qa_blind_dev4.jsonl`` and ``qa_blind_dev5.jsonl``, written by a third, a fourth, a fifth
+and a sixth writer) to theirs. Each file keeps its own gate floors (``eval/thresholds_split.json``),
 so a floor is always checked on the items it was measured on.
 """
 
@@ -22,7 +23,8 @@ EVAL_DIR = Path(__file__).resolve().parent
 ORIGINAL_FILE = "qa.jsonl"
 BLIND_FILES: dict[Split, str] = {"dev": "qa_blind_dev.jsonl", "test": "qa_blind_test.jsonl"}
 # blind files added later, each whole to its split (read when present in the folder)
-ADDED_FILES: dict[Split, tuple[str, ...]] = {"dev": ("qa_blind_dev2.jsonl", "qa_blind_dev3.jsonl", "qa_blind_dev4.jsonl"), "test": ()}
+ADDED_FILES: dict[Split, tuple[str, ...]] = {"dev": ("qa_blind_dev2.jsonl", "qa_blind_dev3.jsonl", "qa_blind_dev4.jsonl",
+                                                 "qa_blind_dev5.jsonl"), "test": ()}
 
 
 def split_of(item_id: str) -> Split:

@@ -257,6 +257,7 @@ def test_thresholds_are_floors_except_the_unsupported_numbers_ceiling():
 
 
 @pytest.mark.parametrize("qa_file", ["qa.jsonl", "qa_blind_dev.jsonl", "qa_blind_dev2.jsonl", "qa_blind_dev3.jsonl", "qa_blind_dev4.jsonl",
+                                     "qa_blind_dev5.jsonl",
                                      "qa_blind_test.jsonl"])
 def test_every_key_fact_and_evidence_of_the_qa_set_can_be_matched_in_the_article(qa_file):
     # The matcher must not make any item impossible: each fact and evidence is findable in its source.
