@@ -968,3 +968,25 @@ def test_an_abbreviation_written_in_capitals_is_spelled_out_even_if_its_letters_
     document.write_text(ESTIMABLE, encoding="utf-8")
     answer = assistant_over(document, tmp_path / "data", embedder).ask(question)
     assert "not estimable" in answer.answer, answer.answer
+
+
+def test_a_regimen_named_by_its_drugs_initials_is_read_as_the_document_writes_it(speller):
+    # oncology shorthand names a regimen by its drugs' initials; the document's own "zorbatinib plus
+    # sunitinib" says what "ZS" stands for. A defined abbreviation ("PFS") and words stay as written.
+    assert speller.correct("PFS with ZS vs sunitinib?") == "PFS with zorbatinib plus sunitinib vs sunitinib?"
+    assert speller.correct("Zs arm ORR") == "zorbatinib plus sunitinib arm ORR"
+    assert speller.correct("PD rates on the combination") == "PD rates on the combination"
+
+
+def test_regimens_sharing_initials_are_left_alone():
+    from assistant.pipeline.spelling import find_regimens
+
+    found = find_regimens(["Patients got velotinib plus cortisone.", "Others got varimab plus cortisone.",
+                           "A third arm got rapamide and sunitinib, and later rapamide, sunitinib."])
+    assert "vc" not in found and found["rs"] == "rapamide and sunitinib", found
+
+
+@pytest.mark.parametrize("typed, meant", [("G3 hypertension with zorbatinib?", "grade 3 hypertension"),
+                                          ("P3 trial HELIOS-7?", "phase 3 trial")])
+def test_one_capital_letter_run_into_a_small_number_is_the_documents_numbered_word(speller, typed, meant):
+    assert meant in speller.correct(typed)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from assistant.language import words
-from assistant.pipeline.question import EVERYDAY_ZIPF, find_aliases
+from assistant.pipeline.question import EVERYDAY_ZIPF, find_abbreviations, find_aliases
 from index.lexical import STOPWORDS, tokenize
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*[A-Za-z]")
@@ -154,6 +154,8 @@ class Speller:
         # together with it in shorthand ("Gr3", "ph2")
         self._numbered = sorted({w for text in corpus_texts for m in re.finditer(r"\b([A-Za-z]{3,})\s+\d{1,2}\b", text)
                                  if (w := m.group(1).lower()) not in STOPWORDS})
+        self.regimens = find_regimens(corpus_texts)
+        self._abbreviations = frozenset(find_abbreviations(corpus_texts))  # "PD": progressive disease
 
     def correct_word(self, word: str) -> str | None:
         """The correction of one word, or None when it is known or no correction is safe."""
@@ -240,12 +242,23 @@ class Speller:
             return corrected[:1].upper() + corrected[1:] if word[:1].isupper() else corrected
         return _opener_fixed(_WORD.sub(fix, text), self.corpus)
 
+    def _regimen(self, m: re.Match) -> str:
+        """A regimen written by its drugs' initials ("IPd", "Pd", "ZS") as the document writes it out; a
+        word the corpus uses, or an abbreviation the document or the glossary defines ("PD" is progressive
+        disease), stays."""
+        word = m.group(0)
+        if word.lower() in self.corpus or word.lower() in self._abbreviations:
+            return word
+        return self.regimens.get(word.lower(), word)
+
     def _variants(self, text: str) -> str:
         def code(m: re.Match) -> str:
             compact = re.sub(r"[^a-z0-9]", "", m.group(0).lower())
             return self.codes.get(compact, m.group(0))
         text = re.sub(r"\b[A-Za-z]+\s?[-–]?\d[\dA-Za-z-]*\b|\b[A-Za-z]*\d[\dA-Za-z-]*\b", code, text)
-        text = re.sub(r"\b([A-Za-z]{2,})(\d{1,2})\b", self._numbered_word, text)
+        text = re.sub(r"\b([A-Za-z]{2,}|[A-Z])(\d{1,2})\b", self._numbered_word, text)  # "Gr3", "G3"
+        if self.regimens:
+            text = re.sub(r"\b[A-Za-z]{2,5}\b", self._regimen, text)
 
         def pair(m: re.Match) -> str:
             key = f"{m.group(1).lower()} {m.group(2).lower()}"
@@ -281,3 +294,41 @@ def _opener_fixed(text: str, corpus) -> str:
         return text
     fixed = near[0].capitalize() if typed[:1].isupper() else near[0]
     return text[:m.start(2)] + fixed + text[m.end(2):]
+
+
+# Drugs given together, as a text writes a regimen: "ixazomib plus pomalidomide and dexamethasone".
+_REGIMEN_JOIN = r"\s*(?:,\s*(?:and\s+)?|\+|\bplus\b|\band\b|\bwith\b)\s*"
+_REGIMEN = re.compile(r"\b[A-Za-z][a-z-]{4,}(?:" + _REGIMEN_JOIN + r"[A-Za-z][a-z-]{4,})+")
+DRUG_ZIPF = 2.5  # wordfreq: a drug's name is rare in general English ("ixazomib", "dexamethasone")
+
+
+def find_regimens(texts: Iterable[str]) -> dict[str, str]:
+    """The regimens ``texts`` write out, by their drugs' initials: "ipd" -> "ixazomib plus pomalidomide
+    and dexamethasone", "pd" -> "pomalidomide and dexamethasone" — the way oncology shorthand names a
+    regimen ("IPd vs Pd"). A drug is a word rare in English; initials shared by two regimens are dropped."""
+    found: dict[str, str] = {}
+    drugs_of: dict[str, tuple[str, ...]] = {}
+    clashing: set[str] = set()
+    for text in texts:
+        for m in _REGIMEN.finditer(text):
+            drugs = re.split(_REGIMEN_JOIN, m.group(0))
+            # the longest run of drug names in the match (a common word ends it: "… and dexamethasone with or without …")
+            run: list[str] = []
+            for word in drugs:
+                if _zipf(word.lower()) < DRUG_ZIPF:
+                    run.append(word)
+                elif len(run) >= 2:
+                    break
+                else:
+                    run = []
+            if len(run) < 2:
+                continue
+            start = m.group(0).find(run[0])
+            end = m.group(0).find(run[-1], start) + len(run[-1])
+            phrase = m.group(0)[start:end].lower()
+            initials = "".join(w[0] for w in run).lower()
+            named = tuple(w.lower() for w in run)
+            if drugs_of.setdefault(initials, named) != named:
+                clashing.add(initials)  # two regimens of the same initials: neither is meant for sure
+            found.setdefault(initials, phrase)
+    return {k: v for k, v in found.items() if k not in clashing}
