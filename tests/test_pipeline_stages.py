@@ -990,3 +990,29 @@ def test_regimens_sharing_initials_are_left_alone():
                                           ("P3 trial HELIOS-7?", "phase 3 trial")])
 def test_one_capital_letter_run_into_a_small_number_is_the_documents_numbered_word(speller, typed, meant):
     assert meant in speller.correct(typed)
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("Which one of them was single-arm?", "Which one of HELIOS-7 and KESTREL 2019-04 was single-arm?"),
+    ("Were they both phase 3?", "Were HELIOS-7 and KESTREL 2019-04 both phase 3?"),
+])
+def test_them_after_a_which_question_is_what_its_answer_named(question, expected):
+    # "Which trials …?" is answered with names: "them" is those, not the people the question named
+    history = [Turn("user", "Which trials did Okafor and Lindqvist discuss?"),
+               Turn("assistant", "Two trials: HELIOS-7 and KESTREL 2019-04.")]
+    assert rewrite_query(question, history, people=frozenset({"Okafor", "Lindqvist"})) == expected
+
+
+def test_it_after_a_which_question_is_the_name_its_answer_gave():
+    history = [Turn("user", "Which drug did HELIOS-7 add to sunitinib?"), Turn("assistant", "Zorbatinib.")]
+    assert rewrite_query("Is it taken by mouth?", history) == "Is Zorbatinib taken by mouth?"
+
+
+@pytest.mark.parametrize("question", ["Was any other hazard ratio reported?", "What other hazard ratio was reported?",
+                                      "Was a hazard ratio reported anywhere else?"])
+def test_asking_for_something_else_is_not_answered_with_what_was_just_said(synthetic, question):
+    history = [{"role": "user", "content": "What was the PFS hazard ratio in HELIOS-7?"},
+               {"role": "assistant", "content": "Findings from HELIOS-7 revealed that patients who received zorbatinib "
+                                                "plus sunitinib had a median PFS of 14.2 months (HR, 0.62)."}]
+    answer = synthetic.ask(question, history)
+    assert "0.48" in answer.answer or "0.81" in answer.answer, answer.answer

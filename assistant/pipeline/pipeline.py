@@ -181,7 +181,9 @@ class Pipeline:
                 query = self.rewriter.rewrite(part, context)
                 if queries:
                     query = with_earlier_names(query, part, parts[:len(queries)])
-            composed = self._answer_query(part, query, scope, trace, settings)
+            # "Is it preferred for any other group?": not what the last answer already said
+            said = _last_answer_tokens(context) if _ASKS_OTHER.search(part) and self.rules.on("something-else") else frozenset()
+            composed = self._answer_query(part, query, scope, trace, settings, said)
             query, composed, note = self._model_rewrite(part, context, query, composed, scope, trace, settings)
             trace.model_rewrite.append(note)
             queries.append(query)
@@ -198,7 +200,7 @@ class Pipeline:
         return composed, trace
 
     def _answer_query(self, part: str, query: str, scope: frozenset[str] | None, trace: Trace,
-                      settings: Settings) -> Composed:
+                      settings: Settings, said: frozenset[str] = frozenset()) -> Composed:
         """Retrieve for ``query``, answer ``part`` from what was found, verify."""
         # what is searched and scored: the query plus the document's words for the part's everyday
         # words (the person still sees the query itself)
@@ -223,7 +225,7 @@ class Pipeline:
                     retrieved = self._retrieve(search, scope)
         trace.expansions.extend(a for a in added if a not in trace.expansions)
         composed = self._answer(part, search, retrieved, scope, trace, settings,
-                                helper_result(early, lambda: None))  # None: ``_answer`` analyses here
+                                helper_result(early, lambda: None), said)  # None: ``_answer`` analyses here
         # the passages as the answer stage ranked them, then the rest of the fused list
         composed.ranking = list(dict.fromkeys(composed.ranking + [r.chunk_id for r in retrieved]))
         with trace.stage("verify"):
@@ -326,7 +328,8 @@ class Pipeline:
         return self.helpers.submit(analyse)
 
     def _answer(self, question: str, query: str, retrieved: list[Retrieved], scope: frozenset[str] | None,
-                trace: Trace, settings: Settings, early: tuple[str, QueryTerms] | None = None) -> Composed:
+                trace: Trace, settings: Settings, early: tuple[str, QueryTerms] | None = None,
+                said: frozenset[str] = frozenset()) -> Composed:
         """Each document among the candidates is judged on its own: the question's words are weighed by
         that document's statistics and checked against the names it uses, so an article's answers do
         not shift as unrelated documents join the index. Documents are tried in order of retrieval
@@ -364,6 +367,8 @@ class Pipeline:
             if terms.counts_foreign and self.synonyms is not None and any(
                     self.synonyms.stands_in(word) for word in terms.foreign_focus):
                 terms = replace(terms, counts_foreign=False)  # "tiredness": WordNet knows the document's "fatigue"
+            if said:
+                terms = replace(terms, already_said=said)
             if terms.about_document and self.rules.on("document-lead"):
                 lead = catalog.lead(doc_id)  # "Summarize the article.": its lead is scored even if no search found it
                 own = ([lead] if lead is not None else []) + [c for c in own if c is not lead]
@@ -421,3 +426,13 @@ def _candidate_summary(c) -> dict:
             "score": round(c.score, 4), "dense": round(c.dense, 4), "coverage": round(c.coverage, 4),
             "focus": round(c.focus, 4), "missing": round(c.missing, 4), "entity_ok": c.entity_ok,
             "unit_ok": c.unit_ok, "type": c.type_match, "about_other": c.about_other}
+
+
+# "any other group", "anything else", "another", "besides that": something the last answer did not say
+_ASKS_OTHER = pattern("english", "something_else")
+
+
+def _last_answer_tokens(context: Sequence[Turn]) -> frozenset[str]:
+    """The content tokens of the last answer in ``context`` (empty when there is none)."""
+    last = next((t.content for t in reversed(context) if t.role == "assistant"), "")
+    return frozenset(tokenize(last))

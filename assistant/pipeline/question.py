@@ -143,6 +143,8 @@ class QueryTerms:
     # "Which of Yee and Patel talked about X?": the names are the options; a passage about one answers
     options: bool = False
     about_document: bool = False  # "Summarize the article.": answered by the document's lead
+    # "Is it preferred for any other group?": the last answer's tokens; a sentence saying it again is no answer
+    already_said: frozenset[str] = frozenset()
 
     @property
     def units(self) -> set[str]:

@@ -140,8 +140,14 @@ class _Focus:
     asked_term: bool = False  # whether it used a technical term (its subject, for a pronoun next)
     asks_for_name: bool = False  # "Which trial …?", "Who …?": the answer names what comes next
     people: frozenset[str] = frozenset()  # the people the corpus knows
+    # the names the last answer gave to a question asking for them ("Which trials …?" → "A and B"):
+    # what "it", "them" and "which one of them" refer to next
+    answered: list[str] = field(default_factory=list)
 
     def best(self) -> str:
+        answered = [e for e in self.answered if not _is_measure(e)]
+        if answered:
+            return answered[0]
         # a measure's acronym ("OS") is what was asked about, not what "it" or "they" refers to
         things = [e for e in self.entities if not _is_measure(e)] or self.entities
         if things:
@@ -150,6 +156,7 @@ class _Focus:
 
     def after_user(self, resolved: str) -> None:
         self.question = resolved
+        self.answered = []
         found = _names_in_answer(resolved)  # a resolved "who said that" quotes the last answer
         self.asked_names = bool(found)
         # the words as written (the index's stems would read "pomali dexame")
@@ -179,6 +186,7 @@ class _Focus:
             # "Who presented HELIOS-7?": the people the answer names join what the question named
             named = [e for e in _names_in_answer(text) if not _is_measure(e) and e not in self.entities]
             self.entities = named + self.entities
+            self.answered = named
         elif not self.asked_names and (self.asks_for_name or not self.asked_term):
             # "Which of the two trials was single-arm?" names none: the answer's names ("IFM 2014-01 was
             # ...") are what "it" refers to next — unless the question had a subject of its own ("What is
@@ -320,6 +328,9 @@ def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON, coordinated: C
     if pronoun:
         if pronoun.group(1).lower() in _PERSONAL and focus.person:
             target = focus.person
+        elif pronoun.group(1).lower() in _PLURAL and len(focus.answered) >= 2:
+            # "Which one of them …?" after "Which trials …?" — "A and B": the things the answer named
+            target = " and ".join(focus.answered[:3])
         elif pronoun.group(1).lower() in _PLURAL:
             # "they" after an answer naming two or three people ("… moderated by Yee and Patel"): all of them
             named = [e for e in focus.entities if e in focus.people or any(e in p.split() for p in focus.people)]

@@ -25,6 +25,9 @@ def first_answering(candidates: list[Candidate], terms: QueryTerms, rules: Rules
     """The best sentence that can answer at all: about the named things, holding every asked-about
     word the corpus knows (the focus), a number in the asked-for unit, and a bibliography entry when
     only one can answer (a journal, a DOI). None: abstain."""
+    if terms.already_said:
+        # "any other group": a sentence holding (nearly) all the last answer said repeats it
+        candidates = [c for c in candidates if not _repeats(c, terms.already_said)] or candidates
     if terms.about_document and rules.on("document-lead"):
         # "Summarize the article.": its lead, the opening sentence of its text
         lead = next((c for c in candidates if c.index == 0 and c.chunk.kind != "reference"
@@ -142,6 +145,13 @@ def select(best: Candidate, candidates: list[Candidate], terms: QueryTerms,
     if rules.on("speaker") and "person" in terms.wants:
         chosen = _with_speaker(chosen, candidates)
     return chosen
+
+
+REPEATS_SHARE = 0.8  # of the last answer's words a sentence holds, from which it says the same again
+
+
+def _repeats(candidate: Candidate, said: frozenset[str]) -> bool:
+    return len(said & set(tokenize(candidate.sentence.text))) >= REPEATS_SHARE * len(said)
 
 
 def _each_defined(chosen: list[Candidate], candidates: list[Candidate], terms: QueryTerms) -> list[Candidate]:
