@@ -1016,3 +1016,28 @@ def test_asking_for_something_else_is_not_answered_with_what_was_just_said(synth
                                                 "plus sunitinib had a median PFS of 14.2 months (HR, 0.62)."}]
     answer = synthetic.ask(question, history)
     assert "0.48" in answer.answer or "0.81" in answer.answer, answer.answer
+
+
+@pytest.mark.parametrize("question, opposite", [
+    ("Why did the combination cause less fatigue?", True),  # the document: "more fatigue with the combination"
+    ("Why did the combination cause more fatigue?", False),
+    ("Was there less fatigue with the combination?", False),  # yes/no: nothing taken as given
+])
+def test_a_premise_with_the_opposite_comparative_is_declined(synthetic, question, opposite):
+    answer = synthetic.ask(question)
+    assert (answer.abstained and answer.trace["decision"]["rule"] == "denied-premise") is opposite, answer.answer
+
+
+@pytest.mark.parametrize("typed, meant", [("2-yr PFS HELIOS-7?", "2-year PFS"), ("PFS at 6 mos?", "6 months"),
+                                          ("ORR ZS vs sunitinib, 3 wks", "3 weeks")])
+def test_a_clipped_unit_after_a_number_is_written_out(speller, typed, meant):
+    assert meant in speller.correct(typed)
+
+
+def test_a_mixed_case_regimen_is_read_even_where_its_capitals_are_an_abbreviation():
+    from assistant.pipeline.spelling import Speller
+
+    # "PD" is the glossary's progressive disease; "Pd", written the way regimens are, is the regimen
+    speller = Speller(["Patients got pomalidomide and dexamethasone, or velotinib plus pomalidomide and dexamethasone."])
+    assert speller.correct("VPd vs Pd, PD rates?") == ("velotinib plus pomalidomide and dexamethasone vs "
+                                                       "pomalidomide and dexamethasone, PD rates?")

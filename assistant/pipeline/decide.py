@@ -92,6 +92,11 @@ def decide(question: str, terms: QueryTerms, candidates: list[Candidate], settin
 _NEGATIONS = words("english", "negations")
 _PRESUPPOSING = words("english", "presupposing")
 _CONDITIONALS = words("english", "conditionals")
+_OPPOSITE: dict[str, set[str]] = {}
+for _pair in words("english", "opposites"):
+    _a, _b = _pair.split(":")
+    _OPPOSITE.setdefault(_a, set()).add(_b)
+    _OPPOSITE.setdefault(_b, set()).add(_a)
 _WORD = re.compile(r"[\w’'-]+")
 # a sentence's clauses: what one claim says ("It doesn't have that risk of X … and, unlike Y, it doesn't
 # have that risk of Z")
@@ -103,11 +108,14 @@ def denies_premise(question: str, sentence: str) -> bool:
     carries that risk, how …") meets a sentence whose clause on the same words says the opposite:
     one of the two denies it ("not", "without", "failed", "doesn't" — English pack) and the other
     does not. The clause compared is the sentence's clause sharing most of the question's words (at
-    least two), unless it is a condition ("If patients can't …"); a yes/no question takes nothing as
-    given and is never checked."""
+    least two), unless it is a condition ("If patients can't …"). A comparative of the opposite sense
+    ("less" where the clause says "more", English pack) says the opposite too. A yes/no question takes
+    nothing as given and is never checked."""
     written = [w.lower() for w in _WORD.findall(question)]
     if not _PRESUPPOSING & set(written[:2]):
         return False
+    if opposes(question, sentence):
+        return True
     asked = set(tokenize(question))
     clauses = [c for c in _CLAUSE_BREAK.split(sentence) if c and c.strip()]
     shared, clause = max(((len(asked & set(tokenize(c))), c) for c in clauses), default=(0, ""), key=lambda p: p[0])
@@ -115,6 +123,25 @@ def denies_premise(question: str, sentence: str) -> bool:
     if shared < 2 or set(opening) & _CONDITIONALS:  # a condition states nothing to deny
         return False
     return _denies(question) != _denies(clause)
+
+
+def _compared(text: str) -> set[tuple[str, str]]:
+    """(comparative, the word it qualifies) pairs of ``text``: "less neutropenia" → ("less", "neutro")."""
+    written = _WORD.findall(text.lower())
+    pairs = set()
+    for i, word in enumerate(written):
+        if word in _OPPOSITE:
+            following = next((t for w in written[i + 1:i + 4] for t in tokenize(w)), None)
+            if following:
+                pairs.add((word, following))
+    return pairs
+
+
+def opposes(question: str, sentence: str) -> bool:
+    """The sentence says the opposite comparative of the same thing ("more neutropenia" where the
+    question assumes "less neutropenia"; opposite pairs in the English pack)."""
+    said = _compared(sentence)
+    return any((other, thing) in said for word, thing in _compared(question) for other in _OPPOSITE[word])
 
 
 def _denies(text: str) -> bool:

@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-from assistant.language import words
+from assistant.language import pack, words
 from assistant.pipeline.question import EVERYDAY_ZIPF, find_abbreviations, find_aliases
 from index.lexical import STOPWORDS, tokenize
 
@@ -26,6 +26,9 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*[A-Za-z]")
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-–/][A-Za-z0-9]+)*")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _OPENERS = words("english", "question_openers")
+_UNITS = pack("english")["unit_abbreviations"]
+# "2-yr", "6 mos": a number, then a unit clipped the way shorthand clips it
+_UNIT_CLIPPED = re.compile(r"\b(\d+(?:\.\d+)?)(-)?\s*(" + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")\b", re.I)
 _OPENING = re.compile(r"^(\W*(?:(?:and|so|ok|okay)\W+)?)([A-Za-z]+)\b", re.I)
 OPENER_GAIN = 2.0  # the question word must be this much commoner (Zipf) than the word typed in its place
 MIN_CORRECTED_CHARS = 4  # shorter words have too many neighbours to correct safely
@@ -247,8 +250,8 @@ class Speller:
         word the corpus uses, or an abbreviation the document or the glossary defines ("PD" is progressive
         disease), stays."""
         word = m.group(0)
-        if word.lower() in self.corpus or word.lower() in self._abbreviations:
-            return word
+        if word.lower() in self.corpus or (word.isupper() and word.lower() in self._abbreviations):
+            return word  # "PD" is progressive disease; "Pd" (a regimen's initials) is pomalidomide-dexamethasone
         return self.regimens.get(word.lower(), word)
 
     def _variants(self, text: str) -> str:
@@ -259,6 +262,7 @@ class Speller:
         text = re.sub(r"\b([A-Za-z]{2,}|[A-Z])(\d{1,2})\b", self._numbered_word, text)  # "Gr3", "G3"
         if self.regimens:
             text = re.sub(r"\b[A-Za-z]{2,5}\b", self._regimen, text)
+        text = _UNIT_CLIPPED.sub(lambda m: f"{m.group(1)}{m.group(2) or ' '}{_UNITS[m.group(3).lower()]}", text)
 
         def pair(m: re.Match) -> str:
             key = f"{m.group(1).lower()} {m.group(2).lower()}"
