@@ -1041,3 +1041,28 @@ def test_a_mixed_case_regimen_is_read_even_where_its_capitals_are_an_abbreviatio
     speller = Speller(["Patients got pomalidomide and dexamethasone, or velotinib plus pomalidomide and dexamethasone."])
     assert speller.correct("VPd vs Pd, PD rates?") == ("velotinib plus pomalidomide and dexamethasone vs "
                                                        "pomalidomide and dexamethasone, PD rates?")
+
+
+@pytest.mark.parametrize("question", ["What was the hazard ratio for that comparison?",
+                                      "How many patients were in that analysis?"])
+def test_a_demonstrative_after_a_preposition_points_back_at_the_last_question(question):
+    history = [Turn("user", "What was the overall survival in HELIOS-7?"), Turn("assistant", "Not reached in either arm.")]
+    assert "(What was the overall survival in HELIOS-7?)" in rewrite_query(question, history)
+
+
+def test_patients_that_received_is_no_demonstrative():
+    history = [Turn("user", "What was the ORR in HELIOS-7?"), Turn("assistant", "41.5% and 27.9%.")]
+    rewritten = rewrite_query("How many patients that received zorbatinib had hypertension?", history)
+    assert "What was the ORR" not in rewritten
+
+
+def test_a_follow_up_naming_no_end_point_asks_of_the_one_carried_over(synthetic):
+    # the HR "for that comparison" is the one of the end point the rewrite carries over, not another's
+    from assistant.pipeline.score import analyse_for
+
+    question = "What was the hazard ratio for that comparison?"
+    doc_id = next(iter(synthetic.catalog.chunks.values())).doc_id
+    alone = analyse_for(question, question, synthetic.catalog, synthetic.lexicon, doc_id)
+    carried = analyse_for(question, f"{question} (What was the overall response rate in KESTREL 2019-04?)",
+                          synthetic.catalog, synthetic.lexicon, doc_id)
+    assert alone.end_points == set() and carried.end_points == {"orr"}

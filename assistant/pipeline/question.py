@@ -318,7 +318,8 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
                       asked=asked_weights, foreign_focus=foreign_focus, counts_foreign=counts_foreign, known_share=_known_share(asked_weights, used),
                       unknown_names=list(dict.fromkeys(unknown)),
                       # the question's own words: "overall" beside "PFS" is no "overall survival"
-                      end_points=end_points(set(tokenize(question))),
+                      # ("the HR for that comparison", naming none, asks of the one the rewrite carries over)
+                      end_points=end_points(set(tokenize(question))) or end_points(set(tokenize(query))),
                       qualifiers=tuple(qualifiers), contrasts=tuple(contrasts), any_qualifier=comparing_groups)
 
 

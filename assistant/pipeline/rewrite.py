@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from assistant.inputs import Turn
-from assistant.language import pack, words
+from assistant.language import pack, pattern, words
 from assistant.pipeline.question import (_LEADING, names_a_measure, ATTRIBUTION_TOKENS as _ATTRIBUTION_TOKENS, EVERYDAY_ZIPF, _zipf,
                                          entities, focus_span)
 from assistant.pipeline.rules import ALL_ON, Rules
@@ -33,6 +33,8 @@ _ORDINAL = re.compile(r"\bthe\s+(?:(" + "|".join(_ORDINALS) + r")\s+(?:one|of th
 # points back at what was just asked about
 _POINTS_BACK = re.compile(r"^\s*(?:and\s+|so\s+|but\s+)?(?:(?:why|how)\s+)?(?:" + "|".join(sorted(words("english", "auxiliaries")))
                           + r")\s+(?:that|this)\b", re.I)
+# a demonstrative after a preposition ("for that comparison", "in those patients"): a thing just spoken of
+_THAT_THING = pattern("english", "points_back")
 _ELLIPSIS = re.compile(r"^\s*(?:and|also|but|what about|how about|what of|and what about|and how about|same for|ok,? and|then)\b[\s,]*", re.I)
 _ATTRIBUTION = re.compile(
     r"\bwho\b.*\b(" + "|".join(sorted(words("english", "attribution"))) + r")\b"
@@ -344,6 +346,9 @@ def _resolve(question: str, focus: _Focus, rules: Rules = ALL_ON, coordinated: C
     if focus.question and _POINTS_BACK.match(question) and not names_a_measure(set(tokenize(question))):
         # "Was that better than the doublet?": "that" is what was just asked about, whatever else it names
         # (a question naming a measure of its own — "Did that translate into better survival?" — keeps it)
+        return f"{question.rstrip()} ({focus.question.rstrip()})"
+    if focus.question and _THAT_THING.search(question):
+        # "What was the hazard ratio for that comparison?": what "that comparison" is, the last question says
         return f"{question.rstrip()} ({focus.question.rstrip()})"
     if rules.on("no-carry-over") and _names_own_subject(question):
         # a question with its own subject ("What dose of ixazomib is used?") takes nothing from history
