@@ -1066,3 +1066,16 @@ def test_a_follow_up_naming_no_end_point_asks_of_the_one_carried_over(synthetic)
     carried = analyse_for(question, f"{question} (What was the overall response rate in KESTREL 2019-04?)",
                           synthetic.catalog, synthetic.lexicon, doc_id)
     assert alone.end_points == set() and carried.end_points == {"orr"}
+
+
+def test_passages_about_another_end_point_rank_after_those_that_may_answer():
+    # a passage whose sentence is known to be about something else (another end point, trial or
+    # institution) is ranked after the passages that may answer, in score order otherwise
+    from assistant.pipeline.pipeline import _ranking
+
+    class C:
+        def __init__(self, chunk_id, about_other):
+            self.chunk = type("Chunk", (), {"chunk_id": chunk_id})()
+            self.about_other = about_other
+
+    assert _ranking([C("a", True), C("b", False), C("a", False), C("c", False)]) == ["b", "a", "c"]

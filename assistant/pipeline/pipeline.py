@@ -379,7 +379,7 @@ class Pipeline:
                                                      self.weights, doc_id=doc_id, rules=self.rules, terms=terms)
             with trace.stage("decide"):
                 decision = decide(question, terms, candidates, settings, self.rules)
-            ranking = list(dict.fromkeys(c.chunk.chunk_id for c in candidates))
+            ranking = _ranking(candidates)
             outcomes.append((decision, candidates, ranking))
             if not decision.abstained:
                 break
@@ -436,3 +436,10 @@ def _last_answer_tokens(context: Sequence[Turn]) -> frozenset[str]:
     """The content tokens of the last answer in ``context`` (empty when there is none)."""
     last = next((t.content for t in reversed(context) if t.role == "assistant"), "")
     return frozenset(tokenize(last))
+
+
+def _ranking(candidates) -> list[str]:
+    """The candidates' passages, best first; a sentence reporting another end point or speaking of
+    another trial or institution than asked (``about_other``) places its passage after the rest — the
+    answer stage's own judgment that it is about something else."""
+    return list(dict.fromkeys(c.chunk.chunk_id for c in sorted(candidates, key=lambda c: c.about_other)))
