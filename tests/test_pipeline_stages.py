@@ -1079,3 +1079,14 @@ def test_passages_about_another_end_point_rank_after_those_that_may_answer():
             self.about_other = about_other
 
     assert _ranking([C("a", True), C("b", False), C("a", False), C("c", False)]) == ["b", "a", "c"]
+
+
+@pytest.mark.parametrize("previous, rest, expected", [
+    ("What was the ORR in sarcomatoid patients?", "And for non-sarcomatoid patients?",
+     "What was the ORR in non-sarcomatoid patients?"),
+    ("What does the guideline list for anti-PD1 refractory patients?", "And for sunitinib-refractory patients?",
+     "What does the guideline list for sunitinib-refractory patients?"),
+])
+def test_a_compound_asked_after_a_preposition_takes_the_place_of_the_previous_modifier_and_head(previous, rest, expected):
+    history = [Turn("user", previous), Turn("assistant", "An answer.")]
+    assert rewrite_query(rest, history) == expected

@@ -394,14 +394,24 @@ def _swap_same_head(previous: str, rest: str) -> str | None:
     words before it as the rest has. None when the head is not there or the phrase would be the same."""
     phrase = _DETERMINER.sub("", rest.strip().rstrip("?.!").strip())
     words = phrase.split()
-    if len(words) == 1 and "-" in phrase.strip("-"):
-        # one compound ("standard-risk" after "… in the high-risk group?"): the compound of the previous
-        # question with the same head takes its place
+    compounds = [w for w in words if "-" in w.strip("-")]
+    if len(compounds) == 1 and (len(words) == 1 or _QUALIFIER.match(phrase)):
+        # one compound ("standard-risk" after "… in the high-risk group?", "for lenalidomide-refractory
+        # patients?" after "… for anti-CD38 refractory patients?"): the previous question's compound with
+        # the same head — or its head and the word before it — takes its place
+        phrase = compounds[0]
         head = tokenize(phrase.rsplit("-", 1)[1])
-        for m in _WORD.finditer(previous):
+        found = list(_WORD.finditer(previous))
+        for m in found:
             word = m.group(0)
             if "-" in word and word.lower() != phrase.lower() and head and tokenize(word.rsplit("-", 1)[1]) == head:
                 return previous[:m.start()] + phrase + previous[m.end():]
+        for i, m in enumerate(found):
+            if not head or tokenize(m.group(0)) != head or m.group(0).lower() == phrase.lower():
+                continue
+            before = found[i - 1].group(0) if i else ""
+            start = found[i - 1].start() if before and before.lower() not in _LEADING and tokenize(before) else m.start()
+            return previous[:start] + phrase + previous[m.end():]
         return None
     if not 2 <= len(words) <= 4 or _QUALIFIER.match(phrase):
         return None
