@@ -30,6 +30,11 @@ def synthetic(tmp_path_factory, embedder):
     return assistant_over(DOC, tmp_path_factory.mktemp("synthetic"), embedder)
 
 
+def declined_by(answer) -> str | None:
+    """The rule that declined ``answer`` (None when it answered)."""
+    return answer.trace["decision"]["rule"] if answer.abstained else None
+
+
 def terms_of(synthetic, question: str):
     """``question`` analysed for the synthetic document (the question stage alone)."""
     from assistant.pipeline.score import analyse_for
@@ -761,7 +766,7 @@ def test_who_and_whose_ask_for_a_person_only_when_they_open_the_question(synthet
 @pytest.mark.parametrize("question", ["median OS HELIOS-7?", "HELIOS-7 OS?", "OS in KESTREL 2019-04?"])
 def test_a_terse_question_about_an_end_point_the_document_does_not_report_is_declined(synthetic, question):
     answer = synthetic.ask(question)  # overall survival is never reported in the synthetic document
-    assert answer.abstained and answer.trace["decision"]["rule"] == "focus-in-sentence"
+    assert declined_by(answer) == "focus-in-sentence"
 
 
 @pytest.mark.parametrize("question, expected", [("PFS HR, HELIOS-7?", "0.62"), ("ORR KESTREL 2019-04?", "33.3%")])
@@ -808,7 +813,7 @@ def test_a_rate_of_something_the_document_never_mentions_is_declined_whatever_it
     # the question names the drug and asks for a percentage, but no figure of the document can be a
     # rate of a thing it never mentions (rule foreign-focus)
     answer = synthetic.ask(question)
-    assert answer.abstained and answer.trace["decision"]["rule"] == "foreign-focus", answer.answer
+    assert declined_by(answer) == "foreign-focus", answer.answer
 
 
 @pytest.mark.parametrize("question, expected", [
@@ -833,7 +838,7 @@ def test_a_rate_question_about_a_word_with_a_wordnet_stand_in_is_not_called_fore
 ])
 def test_a_question_assuming_what_the_document_denies_is_declined(synthetic, question):
     answer = synthetic.ask(question)
-    assert answer.abstained and answer.trace["decision"]["rule"] == "denied-premise", answer.answer
+    assert declined_by(answer) == "denied-premise", answer.answer
 
 
 @pytest.mark.parametrize("question, expected", [
@@ -1025,7 +1030,7 @@ def test_asking_for_something_else_is_not_answered_with_what_was_just_said(synth
 ])
 def test_a_premise_with_the_opposite_comparative_is_declined(synthetic, question, opposite):
     answer = synthetic.ask(question)
-    assert (answer.abstained and answer.trace["decision"]["rule"] == "denied-premise") is opposite, answer.answer
+    assert (declined_by(answer) == "denied-premise") is opposite, answer.answer
 
 
 @pytest.mark.parametrize("typed, meant", [("2-yr PFS HELIOS-7?", "2-year PFS"), ("PFS at 6 mos?", "6 months"),
