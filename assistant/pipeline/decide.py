@@ -92,11 +92,19 @@ def decide(question: str, terms: QueryTerms, candidates: list[Candidate], settin
 _NEGATIONS = words("english", "negations")
 _PRESUPPOSING = words("english", "presupposing")
 _CONDITIONALS = words("english", "conditionals")
-_OPPOSITE: dict[str, set[str]] = {}
-for _pair in words("english", "opposites"):
-    _a, _b = _pair.split(":")
-    _OPPOSITE.setdefault(_a, set()).add(_b)
-    _OPPOSITE.setdefault(_b, set()).add(_a)
+
+
+def _opposites(pairs) -> dict[str, frozenset[str]]:
+    """Each comparative of the English pack's "more:less" pairs → the ones of opposite sense."""
+    table: dict[str, set[str]] = {}
+    for pair in pairs:
+        a, b = pair.split(":")
+        table.setdefault(a, set()).add(b)
+        table.setdefault(b, set()).add(a)
+    return {word: frozenset(others) for word, others in table.items()}
+
+
+_OPPOSITE = _opposites(words("english", "opposites"))
 _WORD = re.compile(r"[\w’'-]+")
 # a sentence's clauses: what one claim says ("It doesn't have that risk of X … and, unlike Y, it doesn't
 # have that risk of Z")
