@@ -1095,3 +1095,18 @@ def test_passages_about_another_end_point_rank_after_those_that_may_answer():
 def test_a_compound_asked_after_a_preposition_takes_the_place_of_the_previous_modifier_and_head(previous, rest, expected):
     history = [Turn("user", previous), Turn("assistant", "An answer.")]
     assert rewrite_query(rest, history) == expected
+
+
+@pytest.mark.parametrize("question", ["What did the control arm receive in KESTREL 2019-04?",
+                                      "What was the ORR in the comparator arm of KESTREL 2019-04?",
+                                      "Why was KESTREL 2019-04 randomized against sunitinib?"])
+def test_a_control_arm_asked_of_a_study_the_document_calls_single_arm_is_declined(synthetic, question):
+    # CONSORT's terms (oncology pack): a single-arm study has no control arm and is not randomized
+    assert declined_by(synthetic.ask(question)) == "single-arm"
+
+
+@pytest.mark.parametrize("question", ["Did KESTREL 2019-04 have a control arm?", "Was KESTREL 2019-04 randomized?",
+                                      "What did the control arm receive in HELIOS-7?"])
+def test_a_yes_no_question_or_a_study_with_a_control_arm_is_not_declined_as_single_arm(synthetic, question):
+    # a yes/no question takes nothing as given; HELIOS-7 is not called single-arm
+    assert declined_by(synthetic.ask(question)) != "single-arm"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from assistant.language import words
-from assistant.pipeline.question import QueryTerms
+from assistant.language import pattern, words
+from assistant.pipeline.question import QueryTerms, distinctive_tokens
 from assistant.pipeline.rules import ALL_ON, Rules
 from assistant.pipeline.score import Candidate
 from assistant.pipeline.select import each_subgroup, first_answering, per_name_answers, select
@@ -80,6 +80,9 @@ def decide(question: str, terms: QueryTerms, candidates: list[Candidate], settin
     if confidence < settings.abstain_below and rules.on("confidence-floor") and not lead:
         return Decision(confidence=confidence, reason=f"confidence {confidence:.2f} is below the floor "
                         f"{settings.abstain_below:.2f}", rule="confidence-floor", features=features)
+    if rules.on("single-arm") and (single := _single_arm_asked(question, terms, candidates)) is not None:
+        return Decision(confidence=confidence, reason=f"the article calls {single} single-arm: it had no control arm",
+                        rule="single-arm", features=features)
     if rules.on("denied-premise") and denies_premise(question, best.sentence.text):
         return Decision(confidence=confidence, reason="the article says otherwise than the question assumes",
                         rule="denied-premise", features=features)
@@ -92,6 +95,7 @@ def decide(question: str, terms: QueryTerms, candidates: list[Candidate], settin
 _NEGATIONS = words("english", "negations")
 _PRESUPPOSING = words("english", "presupposing")
 _CONDITIONALS = words("english", "conditionals")
+_AUXILIARIES = words("english", "auxiliaries")
 
 
 def _opposites(pairs) -> dict[str, frozenset[str]]:
@@ -156,6 +160,26 @@ def _denies(text: str) -> bool:
     """An odd number of denying words: the text says its claim does not hold."""
     found = [w for w in _WORD.findall(text.lower()) if w in _NEGATIONS or w.endswith(("n't", "n’t"))]
     return len(found) % 2 == 1
+
+
+_SINGLE_ARM = pattern("oncology", "single_arm")
+_CONTROLLED = pattern("oncology", "controlled")
+
+
+def _single_arm_asked(question: str, terms: QueryTerms, candidates: list[Candidate]) -> str | None:
+    """The study the question names whose control arm or randomization it takes as given ("What did the
+    control arm receive in X?", "Why was X randomized …?"), when a sentence of the candidates names that
+    study and calls it single-arm (oncology pack); None otherwise. A yes/no question ("Did X have a
+    control arm?") takes nothing as given: the single-arm sentence answers it."""
+    opening = next((w.lower() for w in _WORD.findall(question) if w.lower() not in ("and", "so", "but")), "")
+    if not terms.entities or not _CONTROLLED.search(question) or opening in _AUXILIARIES:
+        return None
+    for name in terms.entities:
+        tokens = set(distinctive_tokens(name))
+        for c in candidates:
+            if _SINGLE_ARM.search(c.sentence.text) and tokens <= set(tokenize(c.sentence.text)):
+                return name
+    return None
 
 
 def confidence_of(best: Candidate) -> float:

@@ -14,6 +14,7 @@ RULES: dict[str, str] = {
     "foreign-focus": "abstain when what is asked for is a word the document never uses and the question names nothing it knows",
     "not-a-question": "abstain on instructions to set the sources aside or requests to write something",
     "confidence-floor": "abstain below the calibrated confidence floor",
+    "single-arm": "abstain when a question asks about the control arm or randomization of a study the document calls single-arm",
     "denied-premise": "abstain when a question that takes its claim as given ('why did X fail …?') is answered by a sentence denying it",
     # score / select: which sentence answers
     "entity-in-passage": "a sentence answers only if its passage is about the names the question uses",
