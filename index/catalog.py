@@ -66,11 +66,10 @@ class Catalog:
     def lead(self, doc_id: str) -> Chunk | None:
         """The first passage of ``doc_id``'s text (not its bibliography): a news article's lead, which
         says what the article is about."""
-        body = [c for c in self.chunks.values() if c.doc_id == doc_id and c.kind != "reference"]
-        return min(body, key=lambda c: c.start) if body else None
+        return next((c for c in self._in_order().get(doc_id, ()) if c.kind != "reference"), None)
 
-    def preceding(self, chunk: Chunk, n: int = 2) -> list[Chunk]:
-        """Up to ``n`` chunks just before ``chunk`` in its document and section (its discourse context)."""
+    def _in_order(self) -> dict[str, list[Chunk]]:
+        """Each document's chunks in reading order (built once; also indexes each chunk's place)."""
         if not hasattr(self, "_order"):
             by_doc: dict[str, list[Chunk]] = {}
             for c in self.chunks.values():
@@ -81,6 +80,11 @@ class Catalog:
                 for i, c in enumerate(cs):
                     order[c.chunk_id] = (doc, i)
             self._order = order
+        return self._sequence
+
+    def preceding(self, chunk: Chunk, n: int = 2) -> list[Chunk]:
+        """Up to ``n`` chunks just before ``chunk`` in its document and section (its discourse context)."""
+        self._in_order()
         doc, i = self._order[chunk.chunk_id]
         sequence = self._sequence[doc]
         return [c for c in sequence[max(0, i - n):i] if c.section == chunk.section]

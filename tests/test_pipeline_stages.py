@@ -804,23 +804,33 @@ def test_a_question_typed_all_in_lower_case_still_names_what_it_names(synthetic,
 
 # -- rates of what the document never mentions; premises the document denies ----------------------
 
-@pytest.mark.parametrize("question", [
-    "How common was diarrhea with zorbatinib?",
-    "How often was nausea seen in HELIOS-7?",
-    "How common were rashes on zorbatinib plus sunitinib?",
+@pytest.mark.parametrize("question, rule", [
+    # a percentage asked of a thing the document never mentions: no figure of it can be that rate,
+    # whatever drug the question names
+    ("How common was diarrhea with zorbatinib?", "foreign-focus"),
+    ("How often was nausea seen in HELIOS-7?", "foreign-focus"),
+    ("How common were rashes on zorbatinib plus sunitinib?", "foreign-focus"),
+    # a claim taken as given that the answering sentence denies
+    ("Why do patients on zorbatinib need infusion visits?", "denied-premise"),
+    ("Since zorbatinib needs infusion visits, how are they scheduled?", "denied-premise"),
+    ("Why did adding zorbatinib fail to extend disease control in renal cell carcinoma?", "denied-premise"),
+    # CONSORT's terms (oncology pack): a single-arm study has no control arm and is not randomized
+    ("What did the control arm receive in KESTREL 2019-04?", "single-arm"),
+    ("What was the ORR in the comparator arm of KESTREL 2019-04?", "single-arm"),
+    ("Why was KESTREL 2019-04 randomized against sunitinib?", "single-arm"),
 ])
-def test_a_rate_of_something_the_document_never_mentions_is_declined_whatever_it_names(synthetic, question):
-    # the question names the drug and asks for a percentage, but no figure of the document can be a
-    # rate of a thing it never mentions (rule foreign-focus)
+def test_a_question_resting_on_what_the_document_does_not_say_is_declined_by_its_rule(synthetic, question, rule):
     answer = synthetic.ask(question)
-    assert declined_by(answer) == "foreign-focus", answer.answer
+    assert declined_by(answer) == rule, answer.answer
 
 
 @pytest.mark.parametrize("question, expected", [
-    ("How common was hypertension with zorbatinib?", "12.4%"),
+    ("How common was hypertension with zorbatinib?", "12.4%"),  # a rate of something it reports
     ("How often was grade 3 hypertension seen in HELIOS-7?", "12.4%"),
+    ("Why do patients on zorbatinib not need infusion visits?", "infusion visits"),  # the same denial: no clash
+    ("Do patients on zorbatinib need infusion visits?", "infusion visits"),  # yes/no: nothing taken as given
 ])
-def test_a_rate_of_something_the_document_reports_is_answered(synthetic, question, expected):
+def test_a_question_the_document_does_answer_is_not_declined_by_those_rules(synthetic, question, expected):
     answer = synthetic.ask(question)
     assert not answer.abstained and expected in answer.answer, answer.answer
 
@@ -829,25 +839,6 @@ def test_a_rate_question_about_a_word_with_a_wordnet_stand_in_is_not_called_fore
     # "tiredness" is WordNet's word of the document's "fatigue": the document may speak of it
     answer = synthetic.ask("How common was tiredness with the combination?")
     assert answer.trace["decision"].get("rule") != "foreign-focus"
-
-
-@pytest.mark.parametrize("question", [
-    "Why do patients on zorbatinib need infusion visits?",
-    "Since zorbatinib needs infusion visits, how are they scheduled?",
-    "Why did adding zorbatinib fail to extend disease control in renal cell carcinoma?",
-])
-def test_a_question_assuming_what_the_document_denies_is_declined(synthetic, question):
-    answer = synthetic.ask(question)
-    assert declined_by(answer) == "denied-premise", answer.answer
-
-
-@pytest.mark.parametrize("question, expected", [
-    ("Why do patients on zorbatinib not need infusion visits?", "infusion visits"),  # the same denial: no clash
-    ("Do patients on zorbatinib need infusion visits?", "infusion visits"),  # yes/no: nothing taken as given
-])
-def test_a_question_agreeing_with_the_document_or_asking_yes_or_no_is_answered(synthetic, question, expected):
-    answer = synthetic.ask(question)
-    assert not answer.abstained and expected in answer.answer, answer.answer
 
 
 @pytest.mark.parametrize("question, sentence, denied", [
@@ -1095,14 +1086,6 @@ def test_passages_about_another_end_point_rank_after_those_that_may_answer():
 def test_a_compound_asked_after_a_preposition_takes_the_place_of_the_previous_modifier_and_head(previous, rest, expected):
     history = [Turn("user", previous), Turn("assistant", "An answer.")]
     assert rewrite_query(rest, history) == expected
-
-
-@pytest.mark.parametrize("question", ["What did the control arm receive in KESTREL 2019-04?",
-                                      "What was the ORR in the comparator arm of KESTREL 2019-04?",
-                                      "Why was KESTREL 2019-04 randomized against sunitinib?"])
-def test_a_control_arm_asked_of_a_study_the_document_calls_single_arm_is_declined(synthetic, question):
-    # CONSORT's terms (oncology pack): a single-arm study has no control arm and is not randomized
-    assert declined_by(synthetic.ask(question)) == "single-arm"
 
 
 @pytest.mark.parametrize("question", ["Did KESTREL 2019-04 have a control arm?", "Was KESTREL 2019-04 randomized?",

@@ -148,7 +148,7 @@ class Pipeline:
                                              adaptive=settings.adaptive_fusion, helpers=helpers,
                                              # a Chroma server is the shared store of record: always asked
                                              exact_max_chunks=0 if settings.chroma_url else settings.exact_search_max_chunks),
-                   rules=rules, speller=Speller(texts, aliases=lexicon.aliases),
+                   rules=rules, speller=Speller(texts, aliases=lexicon.aliases, abbreviations=lexicon.abbreviations),
                    synonyms=load_synonyms(texts, lambda token: catalog.lexical.idf(token) is not None,
                                           settings.models_dir),
                    helpers=helpers)

@@ -29,10 +29,11 @@ def first_answering(candidates: list[Candidate], terms: QueryTerms, rules: Rules
         # "any other group": a sentence holding (nearly) all the last answer said repeats it
         candidates = [c for c in candidates if not _repeats(c, terms.already_said)] or candidates
     if terms.about_document and rules.on("document-lead"):
-        # "Summarize the article.": its lead, the opening sentence of its text
-        lead = next((c for c in candidates if c.index == 0 and c.chunk.kind != "reference"
-                     and c.chunk.start == min(o.chunk.start for o in candidates if o.chunk.kind != "reference")), None)
-        if lead is not None:
+        # "Summarize the article.": its lead, the opening sentence of its text (the pipeline scores the
+        # lead passage with the others)
+        lead = min((c for c in candidates if c.chunk.kind != "reference"), key=lambda c: (c.chunk.start, c.index),
+                   default=None)
+        if lead is not None and lead.index == 0:
             return lead
     if terms.reference_number is not None:
         # "reference 3": that entry of the bibliography, and no other

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from assistant.language import pack, words
-from assistant.pipeline.question import EVERYDAY_ZIPF, find_abbreviations, find_aliases
+from assistant.pipeline.question import EVERYDAY_ZIPF, _technical, find_abbreviations, find_aliases
 from index.lexical import STOPWORDS, tokenize
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*[A-Za-z]")
@@ -120,7 +120,8 @@ def _closest(index, word: str, distance: int) -> str | None:
 class Speller:
     """Corrects the words of a question that neither the corpus nor English knows."""
 
-    def __init__(self, corpus_texts: Iterable[str], aliases: dict[str, str] | None = None) -> None:
+    def __init__(self, corpus_texts: Iterable[str], aliases: dict[str, str] | None = None,
+                 abbreviations: dict[str, str] | None = None) -> None:
         corpus_texts = list(corpus_texts)
         # "pomalyst" -> "pomalidomide": one thing, two names (the lexicon's, when the caller has them)
         self._aliases = find_aliases(corpus_texts) if aliases is None else aliases
@@ -158,7 +159,8 @@ class Speller:
         self._numbered = sorted({w for text in corpus_texts for m in re.finditer(r"\b([A-Za-z]{3,})\s+\d{1,2}\b", text)
                                  if (w := m.group(1).lower()) not in STOPWORDS})
         self.regimens = find_regimens(corpus_texts)
-        self._abbreviations = frozenset(find_abbreviations(corpus_texts))  # "PD": progressive disease
+        # "PD": progressive disease (the lexicon's, when the caller has them)
+        self._abbreviations = frozenset(find_abbreviations(corpus_texts) if abbreviations is None else abbreviations)
 
     def correct_word(self, word: str) -> str | None:
         """The correction of one word, or None when it is known or no correction is safe."""
@@ -303,13 +305,13 @@ def _opener_fixed(text: str, corpus) -> str:
 # Drugs given together, as a text writes a regimen: "ixazomib plus pomalidomide and dexamethasone".
 _REGIMEN_JOIN = r"\s*(?:,\s*(?:and\s+)?|\+|\bplus\b|\band\b|\bwith\b)\s*"
 _REGIMEN = re.compile(r"\b[A-Za-z][a-z-]{4,}(?:" + _REGIMEN_JOIN + r"[A-Za-z][a-z-]{4,})+")
-DRUG_ZIPF = 2.5  # wordfreq: a drug's name is rare in general English ("ixazomib", "dexamethasone")
 
 
 def find_regimens(texts: Iterable[str]) -> dict[str, str]:
     """The regimens ``texts`` write out, by their drugs' initials: "ipd" -> "ixazomib plus pomalidomide
     and dexamethasone", "pd" -> "pomalidomide and dexamethasone" — the way oncology shorthand names a
-    regimen ("IPd vs Pd"). A drug is a word rare in English; initials shared by two regimens are dropped."""
+    regimen ("IPd vs Pd"). A drug is a technical word (``question._technical``: rare in English, and so is
+    its stem); initials shared by two regimens are dropped."""
     found: dict[str, str] = {}
     drugs_of: dict[str, tuple[str, ...]] = {}
     clashing: set[str] = set()
@@ -319,7 +321,7 @@ def find_regimens(texts: Iterable[str]) -> dict[str, str]:
             # the longest run of drug names in the match (a common word ends it: "… and dexamethasone with or without …")
             run: list[str] = []
             for word in drugs:
-                if _zipf(word.lower()) < DRUG_ZIPF:
+                if _technical(word.lower()):
                     run.append(word)
                 elif len(run) >= 2:
                     break
