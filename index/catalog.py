@@ -19,11 +19,18 @@ from pathlib import Path
 import numpy as np
 
 from corpus.chunking import Chunk
-from index.lexical import LexicalIndex, tokenize
+from index.lexical import STOPWORDS, LexicalIndex, tokenize
 
 # "high-risk", and "standard- and high-risk" (a modifier sharing the head of the compound after it);
 # no digits: "2014-01" is a name, "grade 3" a number. Groups: shared modifier, modifier, head.
 COMPOUND = re.compile(r"(?<![\w-])(?:([A-Za-z]{2,})-\s+(?:and|or)\s+)?([A-Za-z]{2,})[-–]([A-Za-z]{2,})(?![\w-])")
+
+# A word and the number written right after it ("phase 2", "grade 3", "category 1"), with the end of
+# a range ("1 to 3"); not a percentage, a decimal's first part or a code ("2014-01"). Groups: word,
+# number, range end.
+NUMBER_LABEL = re.compile(r"(?<![\w.-])([A-Za-z]{3,})\s+(\d+(?:\.\d+)?)(?:\s*(?:to|or|and|-|–)\s*(\d+(?:\.\d+)?))?"
+                          r"(?![\w%-]|\.\d)")
+_YEAR = re.compile(r"(?:19|20)\d\d")
 
 _SENTENCE_MATRICES_KEPT = 4096  # chunks whose float32 sentence vectors are kept (a few MB)
 
@@ -164,6 +171,37 @@ class Catalog:
                     if len(heads) == 1:
                         pairs.setdefault(heads[0], set()).update(tokenize(f"{shared} {modifier}", drop_stopwords=False))
             found = {h: frozenset(ms - {h}) for h, ms in pairs.items()}
+            if len(cache) >= 64:
+                cache.pop(next(iter(cache)))
+            cache[doc_id] = found
+        return found
+
+    def number_labels(self, doc_id: str | None) -> dict[str, frozenset[str]]:
+        """Per word that one document (all documents if None) always writes with a number right after
+        it, the numbers it takes: "phase 2 …", "grade 3 … grade 4" give ``{"phase": {"2"}, "grade":
+        {"3", "4"}}``. A word the document also writes without a number ("following the …") is no
+        label; neither is a year ("January 26, 2026"), nor a reference marker (not after a space)."""
+        if doc_id is not None and self.document_count == 1:
+            doc_id = None
+        cache = self.__dict__.setdefault("_number_labels", {})
+        found = cache.get(doc_id)
+        if found is None:
+            chunks = self.chunks.values() if doc_id is None else (
+                self.chunks[self.lexical.ids[int(i)]] for i in np.flatnonzero(self.rows_of(doc_id)))
+            texts = [c.text for c in chunks]
+            numbers: dict[str, set[str]] = {}
+            written: dict[str, int] = {}
+            for text in texts:
+                for word, number, upto in NUMBER_LABEL.findall(text):
+                    if word.lower() in STOPWORDS or _YEAR.fullmatch(number):
+                        continue
+                    numbers.setdefault(word.lower(), set()).update(n for n in (number, upto) if n)
+                    written[word.lower()] = written.get(word.lower(), 0) + 1
+            found = {}
+            for word, taken in numbers.items():
+                uses = sum(len(re.findall(r"(?<![\w-])" + word + r"(?![\w-])", t, re.I)) for t in texts)
+                if uses == written[word]:
+                    found[word] = frozenset(taken)
             if len(cache) >= 64:
                 cache.pop(next(iter(cache)))
             cache[doc_id] = found

@@ -818,6 +818,10 @@ def test_a_question_typed_all_in_lower_case_still_names_what_it_names(synthetic,
     ("What did the control arm receive in KESTREL 2019-04?", "single-arm"),
     ("What was the ORR in the comparator arm of KESTREL 2019-04?", "single-arm"),
     ("Why was KESTREL 2019-04 randomized against sunitinib?", "single-arm"),
+    # a label the document writes only with other numbers ("phase 3", "phase 2"; "grade 3")
+    ("What did the phase 4 trial show?", "absent-label"),
+    ("Why was KESTREL 2019-04 run as a phase 1 study?", "absent-label"),
+    ("How often did grade 5 hypertension occur with zorbatinib?", "absent-label"),
 ])
 def test_a_question_resting_on_what_the_document_does_not_say_is_declined_by_its_rule(synthetic, question, rule):
     answer = synthetic.ask(question)
@@ -829,10 +833,42 @@ def test_a_question_resting_on_what_the_document_does_not_say_is_declined_by_its
     ("How often was grade 3 hypertension seen in HELIOS-7?", "12.4%"),
     ("Why do patients on zorbatinib not need infusion visits?", "infusion visits"),  # the same denial: no clash
     ("Do patients on zorbatinib need infusion visits?", "infusion visits"),  # yes/no: nothing taken as given
+    ("What did the phase 2 trial find?", "KESTREL 2019-04"),  # a label with a number the document gives it
+    ("Was KESTREL 2019-04 a phase 3 study?", "phase 2"),  # yes/no: answered with the document's number
+    ("Was HELIOS-7 a phase 4 trial?", "phase 3"),
 ])
 def test_a_question_the_document_does_answer_is_not_declined_by_those_rules(synthetic, question, expected):
     answer = synthetic.ask(question)
     assert not answer.abstained and expected in answer.answer, answer.answer
+
+
+def test_number_labels_are_the_words_a_document_always_writes_with_a_number(tmp_path, embedder):
+    text = ("Labels and numbers\nThe phase 2 study enrolled 40 patients. The phase 3 study followed within 30 days.\n"
+            "Grade 3 fatigue occurred in 12% of patients, and grade 4 in 2%. It was listed as category 1 following 1 to 3 prior lines.\n"
+            "Following the review, the panel met on January 5, 2024. The study enrolled more in the following year.")
+    path = tmp_path / "labels.txt"
+    path.write_text(text, encoding="utf-8")
+    labels = assistant_over(path, tmp_path / "data", embedder).catalog.number_labels(None)
+    assert labels["phase"] == {"2", "3"} and labels["grade"] == {"3", "4"} and labels["category"] == {"1"}
+    assert labels["within"] == {"30"} and labels["january"] == {"5"}  # a date's day, never its year
+    assert "following" not in labels and "enrolled" not in labels  # also written without a number after it
+    assert "patients" not in labels  # "12% of patients": a percentage labels nothing
+
+
+def test_a_footnote_marker_is_no_number_a_question_can_ask_for(tmp_path, embedder):
+    text = ("Study design\nThe BRAVO trial was designed as a phase 2 study of velotinib.3 It enrolled 60 patients.\n"
+            "Grade 3 rash occurred in 10% of patients in BRAVO.\n"
+            "References\n1. A. First. J One. 2020;1:1.\n2. B. Second. J Two. 2021;2:2.\n3. C. Third. J Three. 2022;3:3.")
+    path = tmp_path / "marked.txt"
+    path.write_text(text, encoding="utf-8")
+    marked = assistant_over(path, tmp_path / "data", embedder)
+    from assistant.pipeline.score import _passage_words
+
+    chunk = next(c for c in marked.catalog.chunks.values() if "designed" in c.text)
+    words = _passage_words(chunk, marked.catalog, marked.lexicon)
+    assert "3" not in words.sentences[0] and "2" in words.sentences[0]  # "velotinib.3": footnote 3, no figure
+    grade = next(c for c in marked.catalog.chunks.values() if "Grade" in c.text)
+    assert "3" in _passage_words(grade, marked.catalog, marked.lexicon).sentences[0]
 
 
 def test_a_rate_question_about_a_word_with_a_wordnet_stand_in_is_not_called_foreign(synthetic):

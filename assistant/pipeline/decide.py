@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from assistant.language import pattern, words
-from assistant.pipeline.question import QueryTerms, distinctive_tokens
+from assistant.pipeline.question import QueryTerms, asks_yes_no, distinctive_tokens
 from assistant.pipeline.rules import ALL_ON, Rules
 from assistant.pipeline.score import Candidate
 from assistant.pipeline.select import each_subgroup, first_answering, per_name_answers, select
@@ -47,6 +47,12 @@ def decide(question: str, terms: QueryTerms, candidates: list[Candidate], settin
     """The sentences that answer ``question`` (best first), or an abstention with its reason."""
     if rules.on("unknown-name") and terms.unknown_names:
         return Decision(reason=f"the article never names {', '.join(terms.unknown_names)}", rule="unknown-name")
+    if rules.on("absent-label") and terms.absent_labels and not asks_yes_no(question):
+        # "What did the phase 3 trial show?" of a document that writes only "phase 2"
+        asked, taken = terms.absent_labels[0]
+        label = asked.split()[0]
+        given = ", ".join(f"{label} {n}" for n in sorted(taken))
+        return Decision(reason=f"the article reports {given}, not {asked}", rule="absent-label")
     if (rules.on("foreign-focus") and terms.foreign_focus and terms.reference_number is None
             and (terms.counts_foreign or (not terms.entities and not terms.units))):
         # "What's the weather in Boston?": what is asked for is nothing the document speaks of, and

@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from assistant.language import pack, pattern, words
-from index.catalog import COMPOUND, Catalog
+from index.catalog import COMPOUND, NUMBER_LABEL, Catalog
 from index.lexical import STOPWORDS, normalise, tokenize
 
 # Standard clinical-trial abbreviations, valid for any oncology article (language/oncology.toml).
@@ -145,6 +145,9 @@ class QueryTerms:
     about_document: bool = False  # "Summarize the article.": answered by the document's lead
     # "Is it preferred for any other group?": the last answer's tokens; a sentence saying it again is no answer
     already_said: frozenset[str] = frozenset()
+    # "phase 3" where the document writes "phase" only with other numbers ("phase 2"): each such label
+    # as asked, with the numbers the document gives it — what the question names is nothing it reports
+    absent_labels: tuple[tuple[str, frozenset[str]], ...] = ()
 
     @property
     def units(self) -> set[str]:
@@ -246,6 +249,22 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         for token in tokenize(written):
             if any(ch.isdigit() for ch in token) and token in weights:
                 focus[token] = weights[token]
+    # ...after its label: "phase 3" is not the "3" of "grade 3". A label the document writes only with
+    # other numbers ("phase 2") names nothing it reports; a yes/no question about it ("Was X a phase 3
+    # study?") is answered by the sentence giving the document's number, which the label then finds
+    labels = catalog.number_labels(doc_id)
+    absent_labels: list[tuple[str, frozenset[str]]] = []
+    for label, number, upto in NUMBER_LABEL.findall(question):
+        taken = labels.get(label.lower())
+        if taken is None or {number, upto} & taken:
+            continue
+        absent_labels.append((f"{label.lower()} {number}", taken))
+        if asks_yes_no(question):
+            for token in tokenize(number):
+                focus.pop(token, None)
+            for token in tokenize(label):
+                if token in weights:
+                    focus[token] = weights[token]
     # ...with its unit: "at 2 years" asks about "2-year" figures, not "phase 2"
     for unit in _NUMBER_UNIT.findall(question):
         for token in tokenize(unit):  # a type word on its own ("how many years"), a unit here
@@ -320,7 +339,14 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
                       # the question's own words: "overall" beside "PFS" is no "overall survival"
                       # ("the HR for that comparison", naming none, asks of the one the rewrite carries over)
                       end_points=end_points(set(tokenize(question))) or end_points(set(tokenize(query))),
-                      qualifiers=tuple(qualifiers), contrasts=tuple(contrasts), any_qualifier=comparing_groups)
+                      qualifiers=tuple(qualifiers), contrasts=tuple(contrasts), any_qualifier=comparing_groups,
+                      absent_labels=tuple(absent_labels))
+
+
+def asks_yes_no(question: str) -> bool:
+    """A question opening with an auxiliary verb ("Was X …?", "And did it …?"): it takes nothing as given."""
+    opening = next((w.lower() for w in re.findall(r"[\w’'-]+", question) if w.lower() not in ("and", "so", "but")), "")
+    return opening in AUXILIARIES
 
 
 # "Who is X?", "What's X?", "And who was Dr X?": a definition asked for

@@ -15,6 +15,7 @@ RULES: dict[str, str] = {
     "not-a-question": "abstain on instructions to set the sources aside or requests to write something",
     "confidence-floor": "abstain below the calibrated confidence floor",
     "single-arm": "abstain when a question asks about the control arm or randomization of a study the document calls single-arm",
+    "absent-label": "abstain when a wh-question names a label with a number the document never gives it ('phase 3' where it writes only 'phase 2')",
     "denied-premise": "abstain when a question that takes its claim as given ('why did X fail …?') is answered by a sentence denying it",
     # score / select: which sentence answers
     "entity-in-passage": "a sentence answers only if its passage is about the names the question uses",

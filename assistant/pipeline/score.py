@@ -266,13 +266,18 @@ _WORDS_CACHE: dict[tuple[int, str], PassageWords] = {}
 _WORDS_CACHE_MAX = 50_000
 
 
+def _unmarked(text: str, chunk: Chunk) -> str:
+    """``text`` without its passage's inline reference markers (a bibliography entry keeps its numbers)."""
+    return text if chunk.kind == "reference" or not chunk.reference_numbers else without_markers(text, chunk.reference_numbers)
+
+
 def _passage_words(chunk: Chunk, catalog: Catalog, lexicon) -> PassageWords:
     key = (id(lexicon), chunk.chunk_id)
     cached = _WORDS_CACHE.get(key)
     if cached is not None:
         return cached
     abbreviations = lexicon.abbreviations
-    context = f"{chunk.section} {chunk.text}"
+    context = f"{chunk.section} {_unmarked(chunk.text, chunk)}"
     preceding = catalog.preceding(chunk, n=3)
     # A passage that names nothing itself ("the triplet ...") is about whatever the nearest
     # passage before it named; a bibliography entry stands alone.
@@ -287,7 +292,8 @@ def _passage_words(chunk: Chunk, catalog: Catalog, lexicon) -> PassageWords:
         heading=frozenset(expand(set(tokenize(chunk.section)), chunk.section, abbreviations)),
         discourse=frozenset(tokenize(" ".join(c.text for c in preceding[-2:]))),
         # a bibliography entry also answers to its number ("the DOI of reference 4")
-        sentences=tuple(frozenset(expand(set(tokenize(s.text)), s.text, abbreviations)
+        # a footnote's number is no figure: "myeloma.3" holds no "3" ("phase 3" is not asked of it)
+        sentences=tuple(frozenset(expand(set(tokenize(text := _unmarked(s.text, chunk))), text, abbreviations)
                                   | (set(tokenize(f"reference {chunk.reference_numbers[0]}")) if chunk.kind == "reference"
                                      and chunk.reference_numbers else set()))
                         for s in chunk.sentences),
