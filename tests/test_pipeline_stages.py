@@ -330,6 +330,40 @@ def test_a_sentence_announcing_a_list_is_answered_with_the_lists_first_item(tmp_
         assert not any("first approved" in text for text in chosen), chosen
 
 
+QUOTES = """Velotinib views
+“We have many good choices now. When I weigh these choices, there is a fit for everyone,” Ruiz noted.
+“Velotinib is convenient,” Ruiz said. “It is one pill.”
+“Velotinib works for many. It is taken once a day. Rashes are rare,” Ruiz added.
+"""
+
+
+@pytest.mark.parametrize("chosen_text, joins", [
+    ("When I weigh these choices", "We have many good choices now."),  # a two-sentence quotation: shown whole
+    ("We have many good choices now.", "When I weigh these choices"),
+    ("“Velotinib is convenient", None),  # a quotation of its own: the next quotation does not join
+    ("It is taken once a day.", None),  # a quotation of three sentences is not shown whole
+])
+def test_a_short_quotation_is_shown_whole(tmp_path, embedder, chosen_text, joins):
+    from assistant.pipeline.score import score_candidates
+    from assistant.pipeline.select import select
+
+    document = tmp_path / "corpus" / "velotinib-views.txt"
+    document.parent.mkdir()
+    document.write_text(QUOTES, encoding="utf-8")
+    quotes = assistant_over(document, tmp_path / "data", embedder)
+    question = "What did Ruiz say about velotinib?"
+    terms, candidates = score_candidates(question, question, list(quotes.catalog.chunks.values()), quotes.catalog,
+                                         embedder, quotes.lexicon)
+    best = next(c for c in candidates if chosen_text in c.sentence.text)
+    shown = " ".join(c.sentence.text for c in select(best, candidates, terms, quotes.settings))
+    off = " ".join(c.sentence.text for c in select(best, candidates, terms, quotes.settings,
+                                                   Rules(frozenset({"whole-quote"}))))
+    if joins:
+        assert joins in shown and joins not in off, shown
+    else:
+        assert shown == off, shown  # the rule adds nothing
+
+
 BRANDS = """Velotinib in practice
 Unlike karotinib (Karex), velotinib rarely causes rash in the trials so far.
 Velotinib [Velora] is taken once daily with food.

@@ -24,6 +24,7 @@ RULES: dict[str, str] = {
     "subgroup": "a subgroup the document contrasts (high- vs standard-risk) must be named by the answering sentence",
     "other-end-point": "a sentence reporting another end point than asked does not answer",
     "about-other": "a sentence naming another institution or trial, and none asked about, does not answer",
+    "whole-quote": "a quotation of one or two sentences is shown whole, not cut",
     "definition": "'who is X?' is answered by the sentence with X as its subject ('X is the director of …')",
     "speaker": "a quote asked 'who' about comes with the sentence that names its speaker",
     "restates-question": "a sentence that only announces what the question asks, or announces a list the next sentence starts ('One, …'), is followed by the next one",

@@ -130,6 +130,12 @@ def select(best: Candidate, candidates: list[Candidate], terms: QueryTerms,
     if (rules.on("restates-question") and following is not None
             and (_novelty(best, terms) < 0.35 or _OPENS_LIST.match(following.sentence.text))):
         chosen.append(following)
+    if rules.on("whole-quote"):
+        # a short quotation is shown whole: its other sentence says what the chosen one's words refer
+        # to ("... so many options. When I think about these different options, there's a lid ...")
+        for other in _quotation(best, candidates):
+            if other not in chosen:
+                chosen.append(other)
     if rules.on("definition") and terms.defines and len(terms.entities) >= 2:
         # "Who are Yee and Patel?": each name's own defining sentence ("Patel is …"), in the order asked
         chosen = _each_defined(chosen, candidates, terms)
@@ -146,6 +152,29 @@ def select(best: Candidate, candidates: list[Candidate], terms: QueryTerms,
     if rules.on("speaker") and "person" in terms.wants:
         chosen = _with_speaker(chosen, candidates)
     return chosen
+
+
+# The most sentences a quotation may have to be shown whole: an answer is one or two sentences.
+SHORT_QUOTE = 2
+_OPEN_QUOTE, _CLOSE_QUOTE = "“", "”"
+
+
+def _quotation(best: Candidate, candidates: list[Candidate]) -> list[Candidate]:
+    """The other sentences of the quotation ``best`` is part of, when that quotation is short
+    (``SHORT_QUOTE`` sentences or fewer); [] when it is not in one or the quotation is longer."""
+    sentences = best.chunk.sentences
+    start = best.index
+    while start > 0 and _OPEN_QUOTE not in sentences[start].text and _CLOSE_QUOTE not in sentences[start - 1].text:
+        start -= 1
+    end = best.index
+    while end + 1 < len(sentences) and _CLOSE_QUOTE not in sentences[end].text:
+        end += 1
+    quoted = range(start, end + 1)
+    if (not 2 <= len(quoted) <= SHORT_QUOTE or _OPEN_QUOTE not in sentences[start].text
+            or _CLOSE_QUOTE not in sentences[end].text):
+        return []
+    by_index = {c.index: c for c in candidates if c.chunk is best.chunk}
+    return [by_index[i] for i in quoted if i != best.index and i in by_index]
 
 
 REPEATS_SHARE = 0.8  # of the last answer's words a sentence holds, from which it says the same again
