@@ -330,6 +330,38 @@ def test_a_sentence_announcing_a_list_is_answered_with_the_lists_first_item(tmp_
         assert not any("first approved" in text for text in chosen), chosen
 
 
+ITEMS = """Ravotinib in practice
+“Ravotinib has 2 main strengths,” Ito explained. “One, it is a tablet. Many patients prefer that to clinic visits. It also spares the nerves. Dosing is simple.”
+“Ravotinib has 3 drawbacks,” Ito added. “First, it is costly. Second, it needs monthly blood tests. Third, it interacts with antacids. The rest is minor.”
+“Ravotinib has strengths,” Ito said. “One, it is cheap. It is also new.”
+"""
+
+
+@pytest.mark.parametrize("announcing, items, not_items", [
+    ("Ravotinib has 2 main strengths", ["One, it is a tablet.", "It also spares the nerves."], ["Dosing is simple."]),
+    ("Ravotinib has 3 drawbacks", ["First, it is costly.", "Second, it needs", "Third, it interacts"], ["The rest is minor."]),
+    ("Ravotinib has strengths", ["One, it is cheap."], ["It is also new."]),  # no number announced: the first item only
+])
+def test_an_announced_list_is_answered_with_its_items_up_to_the_number_announced(tmp_path, embedder, announcing,
+                                                                                  items, not_items):
+    from assistant.pipeline.score import score_candidates
+    from assistant.pipeline.select import select
+
+    document = tmp_path / "corpus" / "ravotinib-practice.txt"
+    document.parent.mkdir()
+    document.write_text(ITEMS, encoding="utf-8")
+    listing = assistant_over(document, tmp_path / "data", embedder)
+    question = "What did Ito say about ravotinib?"
+    terms, candidates = score_candidates(question, question, list(listing.catalog.chunks.values()), listing.catalog,
+                                         embedder, listing.lexicon)
+    best = next(c for c in candidates if announcing + ",”" in c.sentence.text)
+    settings = replace(listing.settings, max_answer_sentences=2)  # a list's items are one answer
+    shown = " ".join(c.sentence.text for c in select(best, candidates, terms, settings))
+    assert all(i in shown for i in items) and not any(n in shown for n in not_items), shown
+    off = " ".join(c.sentence.text for c in select(best, candidates, terms, settings, Rules(frozenset({"list-items"}))))
+    assert items[0] in off and not any(i in off for i in items[1:]), off
+
+
 QUOTES = """Velotinib views
 “We have many good choices now. When I weigh these choices, there is a fit for everyone,” Ruiz noted.
 “Velotinib is convenient,” Ruiz said. “It is one pill.”

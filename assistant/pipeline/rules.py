@@ -28,6 +28,7 @@ RULES: dict[str, str] = {
     "definition": "'who is X?' is answered by the sentence with X as its subject ('X is the director of …')",
     "speaker": "a quote asked 'who' about comes with the sentence that names its speaker",
     "restates-question": "a sentence that only announces what the question asks, or announces a list the next sentence starts ('One, …'), is followed by the next one",
+    "list-items": "after a list's first item, the sentences giving its later items ('Two, …', 'It also …'), up to the number announced",
     "document-lead": "'Summarize the article.' / 'What is this piece about?' is answered by the document's lead sentence",
     "something-else": "'any other group?', 'anything else?': a sentence repeating the last answer is no answer",
     "choice": "'which of A and B …?' / 'A or B?': the names are the options — a passage about either answers, and people's names ask for a person",

@@ -17,6 +17,31 @@ from index.lexical import tokenize
 # "One, it's an oral drug." / "First: …": the first item of a list the sentence before announced
 _OPENS_LIST = re.compile(r"^[“\"'\[(]*(?:" + "|".join(sorted(words("english", "enumeration_openers"))) + r")\b\s*[,:]", re.I)
 
+_WORD = re.compile(r"[\w’'-]+")
+_CONTINUES_LIST = words("english", "enumeration_continuers") | words("english", "additive")
+_COUNT = re.compile(r"\b(\d|two|three|four|five)\b", re.I)
+_COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5}
+
+
+def _later_items(announcing: Candidate, first: Candidate, candidates: list[Candidate]) -> list[Candidate]:
+    """The sentences after a list's first item ("One, it's an oral drug.") that give its later items, up
+    to the number the announcing sentence gives ("has 2 key features"): each opens with a later item's
+    word ("Two, …") or adds to what was said ("It also …"; English pack). [] when no number is announced."""
+    count = _COUNT.search(announcing.sentence.text)
+    if count is None:
+        return []
+    wanted = int(count.group(1)) if count.group(1).isdigit() else _COUNTS[count.group(1).lower()]
+    by_index = {c.index: c for c in candidates if c.chunk is first.chunk}
+    items: list[Candidate] = []
+    for i in range(first.index + 1, len(first.chunk.sentences)):
+        if len(items) >= wanted - 1 or i not in by_index:
+            break
+        written = {w.lower() for w in _WORD.findall(first.chunk.sentences[i].text)}
+        if written & _CONTINUES_LIST:
+            items.append(by_index[i])
+    return items
+
+
 # How far below the top score a sentence that does hold what is asked may be, to be preferred to it.
 _ANSWERING_MARGIN = 0.15
 
@@ -130,6 +155,8 @@ def select(best: Candidate, candidates: list[Candidate], terms: QueryTerms,
     if (rules.on("restates-question") and following is not None
             and (_novelty(best, terms) < 0.35 or _OPENS_LIST.match(following.sentence.text))):
         chosen.append(following)
+        if rules.on("list-items") and _OPENS_LIST.match(following.sentence.text):
+            chosen += _later_items(best, following, candidates)
     if rules.on("whole-quote"):
         # a short quotation is shown whole: its other sentence says what the chosen one's words refer
         # to ("... so many options. When I think about these different options, there's a lid ...")
