@@ -17,6 +17,7 @@ from assistant.inputs import Turn
 from assistant.pipeline.pipeline import combine_parts, split_parts
 from assistant.pipeline.rewrite import RuleRewriter, coordinated_names, rewrite_query
 from assistant.pipeline.rules import RULES, Rules
+from assistant.pipeline.score import _LEANS_BACK
 from assistant.pipeline.spelling import Speller
 from tests.conftest import assistant_over
 from index.lexical import tokenize
@@ -360,6 +361,25 @@ def test_an_announced_list_is_answered_with_its_items_up_to_the_number_announced
     assert all(i in shown for i in items) and not any(n in shown for n in not_items), shown
     off = " ".join(c.sentence.text for c in select(best, candidates, terms, settings, Rules(frozenset({"list-items"}))))
     assert items[0] in off and not any(i in off for i in items[1:]), off
+
+
+def test_a_sentence_about_something_else_never_joins_an_answer(synthetic):
+    from assistant.pipeline.score import score_candidates
+    from assistant.pipeline.select import select
+
+    question = "What were the progression-free survival and the response rates with zorbatinib plus sunitinib?"
+    passages = list(synthetic.catalog.chunks.values())
+    terms, candidates = score_candidates(question, question, passages, synthetic.catalog, synthetic.embedder,
+                                         synthetic.lexicon)
+    best = candidates[0]
+    # a sentence as good as the best, holding the question's words the best lacks, joins it ...
+    adding = replace(next(c for c in candidates[1:] if c.chunk is not best.chunk and not _LEANS_BACK.search(c.sentence.text)),
+                     score=best.score, covered=frozenset(terms.weights), entity_ok=True, about_other=False)
+    joined = select(best, [best, adding, *candidates[1:]], terms, synthetic.settings)
+    assert adding in joined
+    # ... unless it reports another end point or speaks of another trial than asked
+    elsewhere = replace(adding, about_other=True)
+    assert elsewhere not in select(best, [best, elsewhere, *candidates[1:]], terms, synthetic.settings)
 
 
 QUOTES = """Velotinib views

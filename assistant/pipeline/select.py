@@ -168,7 +168,8 @@ def select(best: Candidate, candidates: list[Candidate], terms: QueryTerms,
         chosen = _each_defined(chosen, candidates, terms)
     covered = set().union(*(c.covered for c in chosen))
     for other in candidates[1:8]:
-        if len(chosen) >= settings.max_answer_sentences or other in chosen or not other.entity_ok:
+        if (len(chosen) >= settings.max_answer_sentences or other in chosen or not other.entity_ok
+                or other.about_other):  # another end point or trial than asked adds nothing to the answer
             continue
         gain = sum(terms.weights[t] for t in other.covered - covered)
         if other.score >= best.score - 0.05 and gain >= 0.15 * terms.total and not _LEANS_BACK.search(other.sentence.text):
