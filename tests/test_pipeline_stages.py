@@ -258,6 +258,9 @@ def test_summary_requests_ask_for_results_and_why_questions_do_not(synthetic, qu
     ("What does ORR stand for?", "overall response rate (ORR)"),
     ("what is PFS short for", "progression-free survival (PFS)"),
     ("What does PFS mean?", "progression-free survival (PFS)"),
+    ("What is ORR?", "overall response rate (ORR)"),  # "what is" an abbreviation asks the same
+    ("What's the PFS?", "progression-free survival (PFS)"),
+    ("What are ORRs?", "overall response rate (ORR)"),
 ])
 def test_what_an_abbreviation_stands_for_is_the_sentence_writing_it_out(synthetic, question, spelled_out):
     answer = synthetic.ask(question)

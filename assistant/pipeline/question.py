@@ -318,8 +318,16 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     asked_term = next(g for g in spelled_out.groups() if g) if spelled_out else ""
     if spelled_out and not (asked_term.isupper() and len(asked_term) > 1) and _zipf(asked_term.lower()) >= EVERYDAY_ZIPF:
         spelled_out = None  # "what did the doctor mean (by …)": an everyday word is no term to spell out
+    if spelled_out:
+        asked_term = next(g for g in spelled_out.groups() if g)
+    elif defined and not entities:
+        # "What is TTP?", "What's an IMiD?", "What are PIs?": an abbreviation asked after is answered
+        # where the document writes it out, like "What does TTP stand for?"
+        asked_term = _ASKED_ABBREVIATION.fullmatch(re.sub(r"^(?:an?|the)\s+", "", defined.group("x"), flags=re.I))
+        asked_term = asked_term.group(1) if asked_term else ""
+        spelled_out = defined if asked_term else None
     if spelled_out:  # "What does TTP stand for?": the sentence that writes it out ("time to progression (TTP)")
-        defines = frozenset(tokenize(next(g for g in spelled_out.groups() if g), drop_stopwords=False))
+        defines = frozenset(tokenize(asked_term, drop_stopwords=False))
         focus = {t: w for t, w in weights.items() if t in defines}  # not "short" in "what is TTP short for"
     elif defined and entities:
         # nothing asked but the name itself ("Who is Dr Patel?", not "Who is Patel's co-moderator?")
@@ -355,6 +363,8 @@ _DEFINITION = re.compile(r"^\s*(?:and\s+|so\s+)?(?:who|what)(?:'s|’s|\s+(?:is|
 # "What does IMiD stand for?", "what does NE mean", "what is TTP short for", "the full form of ORR"
 _STANDS_FOR = re.compile(r"\bwhat (?:does|do|did) (?:the )?([\w-]+) (?:stand for|mean|refer to)\b"
                          r"|\bwhat (?:is|are) ([\w-]+) short for\b|\b(?:full form|expansion|spelled-out form) of ([\w-]+)", re.I)
+# an abbreviation as asked: two capitals or more, a plural "s" apart ("TTP", "IMiD", "PIs")
+_ASKED_ABBREVIATION = re.compile(r"([A-Z][a-z]?[A-Z][A-Za-z]*?)s?")
 _REFERENCE_NUMBER = re.compile(r"\b(?:reference|ref\.?|citation|source)\s*(?:no\.?|number|#)?\s*(\d{1,3})\b(?![.,]\d)", re.I)
 _CHOICE = pattern("english", "choice")
 _ABOUT_DOCUMENT = pattern("english", "about_document")
