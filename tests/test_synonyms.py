@@ -84,3 +84,25 @@ def test_an_adjective_of_the_corpus_stands_for_the_noun_it_pertains_to(tmp_path)
     found = Synonyms(table, _used(texts))
     assert "cardiac" in found.expansions("Is it hard on the heart?")
     assert found.expansions("Was there cardiac toxicity?") == []  # asked in the corpus's own words
+
+
+def test_a_wordnet_noun_of_two_words_whose_head_the_corpus_uses_is_known(tmp_path):
+    texts = ["Adverse effects were mild.", "The blood pressure rose."]
+    found = Synonyms(build_table(synonyms.corpus_words(texts), _used(texts), tmp_path / "wordnet"), _used(texts))
+    assert found.names_compound("side effects") and found.names_compound("side effect")  # a kind of "effect"
+    assert not found.names_compound("side")  # one word is no compound
+    assert not found.names_compound("side dish")  # its head is no corpus word
+    assert not found.names_compound("effects side")  # nor a pair WordNet does not know
+
+
+def test_a_side_effects_question_is_not_declined_as_foreign(tmp_path, embedder):
+    from tests.conftest import assistant_over
+
+    document = tmp_path / "corpus" / "velotinib-safety.txt"
+    document.parent.mkdir()
+    document.write_text("Velotinib safety\nThe main adverse effects of velotinib were rash and fatigue.\n"
+                        "Velotinib is taken once a day.\n", encoding="utf-8")
+    safety = assistant_over(document, tmp_path / "data", embedder)
+    answer = safety.ask("What are the side effects of velotinib?")
+    assert not answer.abstained and "rash" in answer.answer, answer.trace["decision"]
+    assert safety.ask("What are the side dishes of velotinib?").abstained  # no compound of a document word

@@ -367,6 +367,10 @@ class Pipeline:
             if terms.counts_foreign and self.synonyms is not None and any(
                     self.synonyms.stands_in(word) for word in terms.foreign_focus):
                 terms = replace(terms, counts_foreign=False)  # "tiredness": WordNet knows the document's "fatigue"
+            if (terms.foreign_focus and self.synonyms is not None and self.rules.on("synonyms")
+                    and self.synonyms.names_compound(terms.foreign_phrase)):
+                # "side effects": one noun, a kind of the document's "effects" — not a foreign thing
+                terms = replace(terms, foreign_focus=[], counts_foreign=False)
             if said:
                 terms = replace(terms, already_said=said)
             if terms.about_document and self.rules.on("document-lead"):

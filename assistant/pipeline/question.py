@@ -133,6 +133,7 @@ class QueryTerms:
     # words than the article's ("hates hospital trips"), where word overlap says little
     known_share: float = 1.0
     foreign_focus: list[str] = field(default_factory=list)  # what is asked for, when the document never uses it
+    foreign_phrase: str = ""  # the foreign focus and the word after it ("side effects")
     # the foreign focus is what a rate or a count is asked of ("how common was diarrhea with X?"): no
     # figure of the document can be about it, whatever names the question also gives
     counts_foreign: bool = False
@@ -199,6 +200,7 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     if m is None:
         m, source = _FOCUS.search(query), query
     foreign_focus: list[str] = []
+    foreign_phrase = ""
     counts_foreign = False
     if m:
         # "how many sites", "how common was X": the counted thing must be named
@@ -229,6 +231,8 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
                 and set(tokenize(head)) <= asked):
             foreign_focus.append(head)
             counts_foreign = counted
+            after = before_of[before_of.index(head) + 1:before_of.index(head) + 2]
+            foreign_phrase = " ".join([head, *after])  # "side effects": perhaps one noun of two words
     text = normalise(query)
     words = set(re.findall(r"[\w-]+", text))
     entities = names_in(query, known_entities)
@@ -342,7 +346,7 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         foreign_focus = []  # "this piece" is the document itself, whatever word names it
     return QueryTerms(weights=weights, focus=focus, entities=entities, wants=wants, attributes=attributes, defines=defines,
                       reference_number=int(numbered.group(1)) if numbered else None, options=options, about_document=about_document,
-                      asked=asked_weights, foreign_focus=foreign_focus, counts_foreign=counts_foreign, known_share=_known_share(asked_weights, used),
+                      asked=asked_weights, foreign_focus=foreign_focus, foreign_phrase=foreign_phrase, counts_foreign=counts_foreign, known_share=_known_share(asked_weights, used),
                       unknown_names=list(dict.fromkeys(unknown)),
                       # the question's own words: "overall" beside "PFS" is no "overall survival"
                       # ("the HR for that comparison", naming none, asks of the one the rewrite carries over)

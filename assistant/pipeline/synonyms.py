@@ -31,7 +31,7 @@ from index.lexical import STOPWORDS, tokenize
 log = logging.getLogger(__name__)
 
 SENSES = 3  # a question word's first WordNet senses whose lemmas may stand in for it
-TABLE_VERSION = 2
+TABLE_VERSION = 3
 WORDNET_DIR = Path("/usr/share/wordnet")  # Debian's wordnet-base
 LEXNAMES_MAN = Path("/usr/share/man/man5/lexnames.5WN.gz")  # the lexicographer files' numbers, in the package
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]")
@@ -54,6 +54,13 @@ class Synonyms:
     def stands_in(self, word: str) -> bool:
         """Whether the document has a word of the same sense as ``word`` (a question word it never uses)."""
         return any(self.table.get(token) for token in tokenize(word.lower()))
+
+    def names_compound(self, phrase: str) -> bool:
+        """Whether ``phrase`` ("side effects") is a WordNet noun of two words whose head, its last word,
+        the corpus uses ("effect"): a thing of the kind the document speaks of, though it never writes
+        the first word."""
+        tokens = tokenize(phrase.lower())
+        return len(tokens) == 2 and bool(self.table.get(" ".join(tokens)))
 
     def expansions(self, question: str) -> list[str]:
         """The corpus's words for the question's words the corpus does not use, in question order."""
@@ -142,6 +149,16 @@ def build_table(words: list[str], used, work_dir: Path, wordnet_dir: Path = WORD
                 senses = first_senses.setdefault(name, wn.synsets(name)[:SENSES])
                 if noun.synset() in senses and word not in table.setdefault(tokens[0], []):
                     table[tokens[0]].append(word)
+    # nouns of two words whose head (English compounds end in theirs) the corpus uses and whose first
+    # word it does not: "side effect" is a kind of "effect"; keyed by their tokens joined by a space,
+    # which no single token is
+    for name in wn.all_lemma_names(pos="n"):
+        parts = name.lower().split("_")
+        if len(parts) != 2:
+            continue
+        tokens = [tokenize(p) for p in parts]
+        if all(len(t) == 1 for t in tokens) and used(tokens[1][0]) and not used(tokens[0][0]):
+            table.setdefault(f"{tokens[0][0]} {tokens[1][0]}", []).append(parts[1])
     return {k: tuple(v) for k, v in table.items()}
 
 
