@@ -960,6 +960,19 @@ def test_a_footnote_marker_is_no_number_a_question_can_ask_for(tmp_path, embedde
     assert "3" in _passage_words(grade, marked.catalog, marked.lexicon).sentences[0]
 
 
+@pytest.mark.parametrize("question, expected", [
+    ("What's the difference in median PFS between zorbatinib plus sunitinib and sunitinib alone?", "14.2 months"),
+    ("What was the difference in objective response rates between the arms of HELIOS-7?", "41.5%"),
+    ("What is the difference of the objective response rates in HELIOS-7?", "41.5%"),
+])
+def test_a_difference_asked_for_is_a_comparison_of_what_follows(synthetic, question, expected):
+    # "difference"/"comparison" says what kind of answer is wanted; what it is of is what follows "in"/"of"
+    terms = terms_of(synthetic, question)
+    assert not any(t in terms.focus for t in tokenize("difference comparison")), terms.focus
+    answer = synthetic.ask(question)
+    assert not answer.abstained and expected in answer.answer, answer.answer
+
+
 def test_a_rate_question_about_a_word_with_a_wordnet_stand_in_is_not_called_foreign(synthetic):
     # "tiredness" is WordNet's word of the document's "fatigue": the document may speak of it
     answer = synthetic.ask("How common was tiredness with the combination?")

@@ -8,6 +8,7 @@ definitions ("progression-free survival (PFS)") plus a short glossary of standar
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -32,6 +33,9 @@ TYPE_WORDS = frozenset(t for w in _TYPE_WORDS for t in tokenize(w, drop_stopword
 GENERIC = frozenset(t for w in _GENERIC for t in tokenize(w, drop_stopwords=False))
 DETERMINERS = words("english", "determiners")
 AUXILIARIES = words("english", "auxiliaries")
+COMPARISON_NOUNS = words("english", "comparison_nouns")
+# what ends the thing a comparison is of: "the difference in ORR between / with / versus …"
+_COMPARED_BY = {"between", "with", "among", "across", "for", "in", "versus", "vs", "compared", "from", "and", "of"}
 COPULAS = words("english", "copulas")
 COMPARATIVES = words("english", "comparatives")
 COMPARATIVE_BASE_ZIPF = 5.0  # wordfreq: the base of a comparative is a common word ("long", "high")
@@ -219,6 +223,11 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
         verb = next((i for i, w in enumerate(written) if (written + following + [""])[i + 1].lower() in DETERMINERS), None)
         if verb is not None:
             written = written[:verb]
+        if written and written[0].lower() in COMPARISON_NOUNS:
+            # "what's the difference in median PFS between …": a comparison of what follows "in" is asked
+            rest = written[1:] + re.findall(r"[\w’'-]+", source[m.end():])
+            if rest and rest[0].lower() in ("in", "of"):
+                written = list(itertools.takewhile(lambda w: w.lower() not in _COMPARED_BY, rest[1:]))[:3]
         phrase = " ".join(written)
         # the first word of what is asked for, as written ("weather" in "What's the weather in Boston?",
         # none in "the journal of the X study")
