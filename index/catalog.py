@@ -157,51 +157,25 @@ class Catalog:
         """Per head word of a hyphenated compound, the words that modify it in one document (all
         documents if None): "high-risk" and "standard- and high-risk" give ``{"risk": {"high",
         "standard"}}``. A head with two or more modifiers names subgroups the document contrasts."""
-        if doc_id is not None and self.document_count == 1:
-            doc_id = None
-        cache = self.__dict__.setdefault("_compound_modifiers", {})
-        found = cache.get(doc_id)
-        if found is None:
-            chunks = self.chunks.values() if doc_id is None else (
-                self.chunks[self.lexical.ids[int(i)]] for i in np.flatnonzero(self.rows_of(doc_id)))
-            pairs: dict[str, set[str]] = {}
-            for chunk in chunks:
-                for shared, modifier, head in COMPOUND.findall(chunk.text):
-                    heads = tokenize(head, drop_stopwords=False)
-                    if len(heads) == 1:
-                        pairs.setdefault(heads[0], set()).update(tokenize(f"{shared} {modifier}", drop_stopwords=False))
-            found = {h: frozenset(ms - {h}) for h, ms in pairs.items()}
-            if len(cache) >= 64:
-                cache.pop(next(iter(cache)))
-            cache[doc_id] = found
-        return found
+        return self._per_document("_compound_modifiers", doc_id, _compound_modifiers)
 
     def number_labels(self, doc_id: str | None) -> dict[str, frozenset[str]]:
         """Per word that one document (all documents if None) always writes with a number right after
         it, the numbers it takes: "phase 2 …", "grade 3 … grade 4" give ``{"phase": {"2"}, "grade":
         {"3", "4"}}``. A word the document also writes without a number ("following the …") is no
         label; neither is a year ("January 26, 2026"), nor a reference marker (not after a space)."""
+        return self._per_document("_number_labels", doc_id, _number_labels)
+
+    def _per_document(self, name: str, doc_id: str | None, build):
+        """``build(texts)`` over one document's chunk texts (all documents' if None), kept per document."""
         if doc_id is not None and self.document_count == 1:
             doc_id = None
-        cache = self.__dict__.setdefault("_number_labels", {})
+        cache = self.__dict__.setdefault(name, {})
         found = cache.get(doc_id)
         if found is None:
             chunks = self.chunks.values() if doc_id is None else (
                 self.chunks[self.lexical.ids[int(i)]] for i in np.flatnonzero(self.rows_of(doc_id)))
-            texts = [c.text for c in chunks]
-            numbers: dict[str, set[str]] = {}
-            written: dict[str, int] = {}
-            for text in texts:
-                for word, number, upto in NUMBER_LABEL.findall(text):
-                    if word.lower() in STOPWORDS or _YEAR.fullmatch(number):
-                        continue
-                    numbers.setdefault(word.lower(), set()).update(n for n in (number, upto) if n)
-                    written[word.lower()] = written.get(word.lower(), 0) + 1
-            found = {}
-            for word, taken in numbers.items():
-                uses = sum(len(re.findall(r"(?<![\w-])" + word + r"(?![\w-])", t, re.I)) for t in texts)
-                if uses == written[word]:
-                    found[word] = frozenset(taken)
+            found = build([chunk.text for chunk in chunks])
             if len(cache) >= 64:
                 cache.pop(next(iter(cache)))
             cache[doc_id] = found
@@ -230,6 +204,30 @@ class Catalog:
 
     def vectors_by_id(self) -> dict[str, np.ndarray]:
         return {cid: self.sentence_vectors[s:e] for cid, (s, e) in self.sentence_rows.items()}
+
+
+def _compound_modifiers(texts: list[str]) -> dict[str, frozenset[str]]:
+    pairs: dict[str, set[str]] = {}
+    for text in texts:
+        for shared, modifier, head in COMPOUND.findall(text):
+            heads = tokenize(head, drop_stopwords=False)
+            if len(heads) == 1:
+                pairs.setdefault(heads[0], set()).update(tokenize(f"{shared} {modifier}", drop_stopwords=False))
+    return {h: frozenset(ms - {h}) for h, ms in pairs.items()}
+
+
+def _number_labels(texts: list[str]) -> dict[str, frozenset[str]]:
+    numbers: dict[str, set[str]] = {}
+    written: dict[str, int] = {}
+    for text in texts:
+        for word, number, upto in NUMBER_LABEL.findall(text):
+            if word.lower() in STOPWORDS or _YEAR.fullmatch(number):
+                continue
+            numbers.setdefault(word.lower(), set()).update(n for n in (number, upto) if n)
+            written[word.lower()] = written.get(word.lower(), 0) + 1
+    # a label is written with a number every time the document writes it
+    return {word: frozenset(taken) for word, taken in numbers.items()
+            if sum(len(re.findall(r"(?<![\w-])" + word + r"(?![\w-])", t, re.I)) for t in texts) == written[word]}
 
 
 def build_catalog(recipe: dict, records: list[dict], sentence_vectors: list[np.ndarray],

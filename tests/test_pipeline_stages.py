@@ -44,6 +44,22 @@ def terms_of(synthetic, question: str):
     return analyse_for(question, question, synthetic.catalog, synthetic.lexicon, doc_id)
 
 
+def over_text(tmp_path, embedder, name: str, text: str):
+    """An assistant over one invented document ``text``, ingested into its own embedded Chroma."""
+    document = tmp_path / "corpus" / name
+    document.parent.mkdir()
+    document.write_text(text, encoding="utf-8")
+    return assistant_over(document, tmp_path / "data", embedder)
+
+
+def scored(assistant, question: str):
+    """``question`` analysed and every sentence of ``assistant``'s passages scored (the score stage alone)."""
+    from assistant.pipeline.score import score_candidates
+
+    return score_candidates(question, question, list(assistant.catalog.chunks.values()), assistant.catalog,
+                            assistant.embedder, assistant.lexicon)
+
+
 @pytest.fixture(scope="module")
 def speller() -> Speller:
     return Speller([DOC.read_text(encoding="utf-8")])
@@ -313,16 +329,11 @@ LISTING = """Kelvoxib in practice
     ("Kelvoxib has a long record", None),  # the next sentence lists nothing: the select stage adds nothing
 ])
 def test_a_sentence_announcing_a_list_is_answered_with_the_lists_first_item(tmp_path, embedder, announcing, follows):
-    from assistant.pipeline.score import score_candidates
     from assistant.pipeline.select import select
 
-    document = tmp_path / "corpus" / "kelvoxib-practice.txt"
-    document.parent.mkdir()
-    document.write_text(LISTING, encoding="utf-8")
-    listing = assistant_over(document, tmp_path / "data", embedder)
+    listing = over_text(tmp_path, embedder, "kelvoxib-practice.txt", LISTING)
     question = "Can kelvoxib be taken at home?"
-    passages = list(listing.catalog.chunks.values())
-    terms, candidates = score_candidates(question, question, passages, listing.catalog, embedder, listing.lexicon)
+    terms, candidates = scored(listing, question)
     best = next(c for c in candidates if c.sentence.text.startswith("“" + announcing))
     chosen = [c.sentence.text for c in select(best, candidates, terms, listing.settings)]
     assert chosen[0].startswith("“" + announcing)
@@ -348,16 +359,11 @@ ITEMS = """Ravotinib in practice
 ])
 def test_an_announced_list_is_answered_with_its_items_up_to_the_number_announced(tmp_path, embedder, announcing,
                                                                                   items, not_items):
-    from assistant.pipeline.score import score_candidates
     from assistant.pipeline.select import select
 
-    document = tmp_path / "corpus" / "ravotinib-practice.txt"
-    document.parent.mkdir()
-    document.write_text(ITEMS, encoding="utf-8")
-    listing = assistant_over(document, tmp_path / "data", embedder)
+    listing = over_text(tmp_path, embedder, "ravotinib-practice.txt", ITEMS)
     question = "What did Ito say about ravotinib?"
-    terms, candidates = score_candidates(question, question, list(listing.catalog.chunks.values()), listing.catalog,
-                                         embedder, listing.lexicon)
+    terms, candidates = scored(listing, question)
     best = next(c for c in candidates if announcing + ",”" in c.sentence.text)
     settings = replace(listing.settings, max_answer_sentences=2)  # a list's items are one answer
     shown = " ".join(c.sentence.text for c in select(best, candidates, terms, settings))
@@ -367,13 +373,10 @@ def test_an_announced_list_is_answered_with_its_items_up_to_the_number_announced
 
 
 def test_a_sentence_about_something_else_never_joins_an_answer(synthetic):
-    from assistant.pipeline.score import score_candidates
     from assistant.pipeline.select import select
 
     question = "What were the progression-free survival and the response rates with zorbatinib plus sunitinib?"
-    passages = list(synthetic.catalog.chunks.values())
-    terms, candidates = score_candidates(question, question, passages, synthetic.catalog, synthetic.embedder,
-                                         synthetic.lexicon)
+    terms, candidates = scored(synthetic, question)
     best = candidates[0]
     # a sentence as good as the best, holding the question's words the best lacks, joins it ...
     adding = replace(next(c for c in candidates[1:] if c.chunk is not best.chunk and not _LEANS_BACK.search(c.sentence.text)),
@@ -399,16 +402,11 @@ QUOTES = """Velotinib views
     ("It is taken once a day.", None),  # a quotation of three sentences is not shown whole
 ])
 def test_a_short_quotation_is_shown_whole(tmp_path, embedder, chosen_text, joins):
-    from assistant.pipeline.score import score_candidates
     from assistant.pipeline.select import select
 
-    document = tmp_path / "corpus" / "velotinib-views.txt"
-    document.parent.mkdir()
-    document.write_text(QUOTES, encoding="utf-8")
-    quotes = assistant_over(document, tmp_path / "data", embedder)
+    quotes = over_text(tmp_path, embedder, "velotinib-views.txt", QUOTES)
     question = "What did Ruiz say about velotinib?"
-    terms, candidates = score_candidates(question, question, list(quotes.catalog.chunks.values()), quotes.catalog,
-                                         embedder, quotes.lexicon)
+    terms, candidates = scored(quotes, question)
     best = next(c for c in candidates if chosen_text in c.sentence.text)
     shown = " ".join(c.sentence.text for c in select(best, candidates, terms, quotes.settings))
     off = " ".join(c.sentence.text for c in select(best, candidates, terms, quotes.settings,
@@ -430,10 +428,7 @@ Velotinib [Velora] is taken once daily with food.
     ("What is karotinib sold as?", "Karex", "Velora"),
 ])
 def test_a_brand_is_answered_by_the_sentence_giving_that_drugs_brand(tmp_path, embedder, question, brand, other):
-    document = tmp_path / "corpus" / "velotinib-practice.txt"
-    document.parent.mkdir()
-    document.write_text(BRANDS, encoding="utf-8")
-    answer = assistant_over(document, tmp_path / "data", embedder).ask(question)
+    answer = over_text(tmp_path, embedder, "velotinib-practice.txt", BRANDS).ask(question)
     assert brand in answer.answer and other not in answer.answer, answer.answer
 
 
@@ -450,10 +445,7 @@ A PFS benefit was also seen with kelvoxib in patients with low-risk disease (HR,
 ])
 def test_two_subgroups_named_with_and_are_each_answered_with_their_own_ratio(tmp_path, embedder, question):
     # "hazard ratios" asks for ratios as "hazard ratio" does; "A and B" asks for each, as "A or B" does
-    document = tmp_path / "corpus" / "kelvoxib-subgroups.txt"
-    document.parent.mkdir()
-    document.write_text(SUBGROUPS, encoding="utf-8")
-    answer = assistant_over(document, tmp_path / "data", embedder).ask(question)
+    answer = over_text(tmp_path, embedder, "kelvoxib-subgroups.txt", SUBGROUPS).ask(question)
     assert "0.52" in answer.answer and "0.71" in answer.answer, answer.answer
 
 
@@ -935,9 +927,7 @@ def test_number_labels_are_the_words_a_document_always_writes_with_a_number(tmp_
     text = ("Labels and numbers\nThe phase 2 study enrolled 40 patients. The phase 3 study followed within 30 days.\n"
             "Grade 3 fatigue occurred in 12% of patients, and grade 4 in 2%. It was listed as category 1 following 1 to 3 prior lines.\n"
             "Following the review, the panel met on January 5, 2024. The study enrolled more in the following year.")
-    path = tmp_path / "labels.txt"
-    path.write_text(text, encoding="utf-8")
-    labels = assistant_over(path, tmp_path / "data", embedder).catalog.number_labels(None)
+    labels = over_text(tmp_path, embedder, "labels.txt", text).catalog.number_labels(None)
     assert labels["phase"] == {"2", "3"} and labels["grade"] == {"3", "4"} and labels["category"] == {"1"}
     assert labels["within"] == {"30"} and labels["january"] == {"5"}  # a date's day, never its year
     assert "following" not in labels and "enrolled" not in labels  # also written without a number after it
@@ -948,9 +938,7 @@ def test_a_footnote_marker_is_no_number_a_question_can_ask_for(tmp_path, embedde
     text = ("Study design\nThe BRAVO trial was designed as a phase 2 study of velotinib.3 It enrolled 60 patients.\n"
             "Grade 3 rash occurred in 10% of patients in BRAVO.\n"
             "References\n1. A. First. J One. 2020;1:1.\n2. B. Second. J Two. 2021;2:2.\n3. C. Third. J Three. 2022;3:3.")
-    path = tmp_path / "marked.txt"
-    path.write_text(text, encoding="utf-8")
-    marked = assistant_over(path, tmp_path / "data", embedder)
+    marked = over_text(tmp_path, embedder, "marked.txt", text)
     from assistant.pipeline.score import _passage_words
 
     chunk = next(c for c in marked.catalog.chunks.values() if "designed" in c.text)
@@ -1043,10 +1031,7 @@ def test_a_category_asked_of_one_regimen_is_answered_by_that_regimens_sentence(t
                                                                                 expected, other):
     # a category may be a number or a name ("another recommended regimen"): the sentence about the
     # regimen asked of answers, not a neighbour holding a number
-    document = tmp_path / "corpus" / "velotinib-guideline.txt"
-    document.parent.mkdir()
-    document.write_text(GUIDELINE, encoding="utf-8")
-    answer = assistant_over(document, tmp_path / "data", embedder).ask(question)
+    answer = over_text(tmp_path, embedder, "velotinib-guideline.txt", GUIDELINE).ask(question)
     assert expected in answer.answer and other not in answer.answer, answer.answer
 
 
@@ -1097,10 +1082,7 @@ Velotinib is taken once daily with food.
 @pytest.mark.parametrize("question", ["What does NE stand for?", "What is NE short for?"])
 def test_an_abbreviation_written_in_capitals_is_spelled_out_even_if_its_letters_make_a_word(tmp_path, embedder, question):
     # "ne" is a common word for wordfreq (French), but "NE" written in capitals is an abbreviation
-    document = tmp_path / "corpus" / "velotinib-follow-up.txt"
-    document.parent.mkdir()
-    document.write_text(ESTIMABLE, encoding="utf-8")
-    answer = assistant_over(document, tmp_path / "data", embedder).ask(question)
+    answer = over_text(tmp_path, embedder, "velotinib-follow-up.txt", ESTIMABLE).ask(question)
     assert "not estimable" in answer.answer, answer.answer
 
 

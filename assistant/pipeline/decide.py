@@ -49,10 +49,9 @@ def decide(question: str, terms: QueryTerms, candidates: list[Candidate], settin
         return Decision(reason=f"the article never names {', '.join(terms.unknown_names)}", rule="unknown-name")
     if rules.on("absent-label") and terms.absent_labels and not asks_yes_no(question):
         # "What did the phase 3 trial show?" of a document that writes only "phase 2"
-        asked, taken = terms.absent_labels[0]
-        label = asked.split()[0]
+        label, number, taken = terms.absent_labels[0]
         given = ", ".join(f"{label} {n}" for n in sorted(taken))
-        return Decision(reason=f"the article reports {given}, not {asked}", rule="absent-label")
+        return Decision(reason=f"the article reports {given}, not {label} {number}", rule="absent-label")
     if (rules.on("foreign-focus") and terms.foreign_focus and terms.reference_number is None
             and (terms.counts_foreign or (not terms.entities and not terms.units))):
         # "What's the weather in Boston?": what is asked for is nothing the document speaks of, and
@@ -101,7 +100,6 @@ def decide(question: str, terms: QueryTerms, candidates: list[Candidate], settin
 _NEGATIONS = words("english", "negations")
 _PRESUPPOSING = words("english", "presupposing")
 _CONDITIONALS = words("english", "conditionals")
-_AUXILIARIES = words("english", "auxiliaries")
 
 
 def _opposites(pairs) -> dict[str, frozenset[str]]:
@@ -177,8 +175,7 @@ def _single_arm_asked(question: str, terms: QueryTerms, candidates: list[Candida
     control arm receive in X?", "Why was X randomized …?"), when a sentence of the candidates names that
     study and calls it single-arm (oncology pack); None otherwise. A yes/no question ("Did X have a
     control arm?") takes nothing as given: the single-arm sentence answers it."""
-    opening = next((w.lower() for w in _WORD.findall(question) if w.lower() not in ("and", "so", "but")), "")
-    if not terms.entities or not _CONTROLLED.search(question) or opening in _AUXILIARIES:
+    if not terms.entities or not _CONTROLLED.search(question) or asks_yes_no(question):
         return None
     for name in terms.entities:
         tokens = set(distinctive_tokens(name))

@@ -152,7 +152,7 @@ class QueryTerms:
     already_said: frozenset[str] = frozenset()
     # "phase 3" where the document writes "phase" only with other numbers ("phase 2"): each such label
     # as asked, with the numbers the document gives it — what the question names is nothing it reports
-    absent_labels: tuple[tuple[str, frozenset[str]], ...] = ()
+    absent_labels: tuple[tuple[str, str, frozenset[str]], ...] = ()  # (label, number asked, numbers given)
 
     @property
     def units(self) -> set[str]:
@@ -240,8 +240,8 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
                 and set(tokenize(head)) <= asked):
             foreign_focus.append(head)
             counts_foreign = counted
-            after = before_of[before_of.index(head) + 1:before_of.index(head) + 2]
-            foreign_phrase = " ".join([head, *after])  # "side effects": perhaps one noun of two words
+            at = before_of.index(head)
+            foreign_phrase = " ".join(before_of[at:at + 2])  # "side effects": perhaps one noun of two words
     text = normalise(query)
     words = set(re.findall(r"[\w-]+", text))
     entities = names_in(query, known_entities)
@@ -266,12 +266,12 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     # other numbers ("phase 2") names nothing it reports; a yes/no question about it ("Was X a phase 3
     # study?") is answered by the sentence giving the document's number, which the label then finds
     labels = catalog.number_labels(doc_id)
-    absent_labels: list[tuple[str, frozenset[str]]] = []
+    absent_labels: list[tuple[str, str, frozenset[str]]] = []
     for label, number, upto in NUMBER_LABEL.findall(question):
         taken = labels.get(label.lower())
         if taken is None or {number, upto} & taken:
             continue
-        absent_labels.append((f"{label.lower()} {number}", taken))
+        absent_labels.append((label.lower(), number, taken))
         if asks_yes_no(question):
             for token in tokenize(number):
                 focus.pop(token, None)
@@ -331,11 +331,9 @@ def analyse(question: str, query: str, catalog: Catalog, known_entities: frozens
     asked_term = next(g for g in spelled_out.groups() if g) if spelled_out else ""
     if spelled_out and not (asked_term.isupper() and len(asked_term) > 1) and _zipf(asked_term.lower()) >= EVERYDAY_ZIPF:
         spelled_out = None  # "what did the doctor mean (by …)": an everyday word is no term to spell out
-    if spelled_out:
-        asked_term = next(g for g in spelled_out.groups() if g)
-    elif defined and not entities:
-        # "What is TTP?", "What's an IMiD?", "What are PIs?": an abbreviation asked after is answered
-        # where the document writes it out, like "What does TTP stand for?"
+    if not spelled_out and defined and not entities:
+        # "What is TTP?", "What's the PFS?": an abbreviation asked after is answered where the document
+        # writes it out, like "What does TTP stand for?"
         asked_term = _ASKED_ABBREVIATION.fullmatch(re.sub(r"^(?:an?|the)\s+", "", defined.group("x"), flags=re.I))
         asked_term = asked_term.group(1) if asked_term else ""
         spelled_out = defined if asked_term else None
@@ -376,7 +374,7 @@ _DEFINITION = re.compile(r"^\s*(?:and\s+|so\s+)?(?:who|what)(?:'s|’s|\s+(?:is|
 # "What does IMiD stand for?", "what does NE mean", "what is TTP short for", "the full form of ORR"
 _STANDS_FOR = re.compile(r"\bwhat (?:does|do|did) (?:the )?([\w-]+) (?:stand for|mean|refer to)\b"
                          r"|\bwhat (?:is|are) ([\w-]+) short for\b|\b(?:full form|expansion|spelled-out form) of ([\w-]+)", re.I)
-# an abbreviation as asked: two capitals or more, a plural "s" apart ("TTP", "IMiD", "PIs")
+# an abbreviation as asked: two capitals or more, a plural "s" apart ("TTP", "ORRs")
 _ASKED_ABBREVIATION = re.compile(r"([A-Z][a-z]?[A-Z][A-Za-z]*?)s?")
 _REFERENCE_NUMBER = re.compile(r"\b(?:reference|ref\.?|citation|source)\s*(?:no\.?|number|#)?\s*(\d{1,3})\b(?![.,]\d)", re.I)
 _CHOICE = pattern("english", "choice")

@@ -19,26 +19,23 @@ _OPENS_LIST = re.compile(r"^[“\"'\[(]*(?:" + "|".join(sorted(words("english", 
 
 _WORD = re.compile(r"[\w’'-]+")
 _CONTINUES_LIST = words("english", "enumeration_continuers") | words("english", "additive")
-_COUNT = re.compile(r"\b(\d|two|three|four|five)\b", re.I)
-_COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5}
 
 
-def _later_items(announcing: Candidate, first: Candidate, candidates: list[Candidate]) -> list[Candidate]:
+def _later_items(announcing: Candidate, first: Candidate, passage: dict[int, Candidate]) -> list[Candidate]:
     """The sentences after a list's first item ("One, it's an oral drug.") that give its later items, up
-    to the number the announcing sentence gives ("has 2 key features"): each opens with a later item's
-    word ("Two, …") or adds to what was said ("It also …"; English pack). [] when no number is announced."""
-    count = _COUNT.search(announcing.sentence.text)
-    if count is None:
+    to the number the announcing sentence gives ("has 2 key features", "two reasons": the tokenizer
+    writes number words as digits): each opens with a later item's word ("Two, …") or adds to what was
+    said ("It also …"; English pack). [] when no number is announced. ``passage``: its sentences by index."""
+    wanted = next((int(t) for t in tokenize(announcing.sentence.text, drop_stopwords=False)
+                   if t.isdigit() and len(t) == 1), None)
+    if wanted is None:
         return []
-    wanted = int(count.group(1)) if count.group(1).isdigit() else _COUNTS[count.group(1).lower()]
-    by_index = {c.index: c for c in candidates if c.chunk is first.chunk}
     items: list[Candidate] = []
     for i in range(first.index + 1, len(first.chunk.sentences)):
-        if len(items) >= wanted - 1 or i not in by_index:
+        if len(items) >= wanted - 1 or i not in passage:
             break
-        written = {w.lower() for w in _WORD.findall(first.chunk.sentences[i].text)}
-        if written & _CONTINUES_LIST:
-            items.append(by_index[i])
+        if {w.lower() for w in _WORD.findall(passage[i].sentence.text)} & _CONTINUES_LIST:
+            items.append(passage[i])
     return items
 
 
@@ -151,16 +148,17 @@ def select(best: Candidate, candidates: list[Candidate], terms: QueryTerms,
     # A sentence that only restates the question ("It has 2 key features") is followed by the
     # one that says what they are.
     # So is one whose next sentence starts listing what it announced ("… has 2 key features." "One, …").
-    following = next((c for c in candidates if c.chunk is best.chunk and c.index == best.index + 1), None)
+    passage = {c.index: c for c in candidates if c.chunk is best.chunk}  # best's passage, sentence by index
+    following = passage.get(best.index + 1)
     if (rules.on("restates-question") and following is not None
             and (_novelty(best, terms) < 0.35 or _OPENS_LIST.match(following.sentence.text))):
         chosen.append(following)
         if rules.on("list-items") and _OPENS_LIST.match(following.sentence.text):
-            chosen += _later_items(best, following, candidates)
+            chosen += _later_items(best, following, passage)
     if rules.on("whole-quote"):
         # a short quotation is shown whole: its other sentence says what the chosen one's words refer
         # to ("... so many options. When I think about these different options, there's a lid ...")
-        for other in _quotation(best, candidates):
+        for other in _quotation(best, passage):
             if other not in chosen:
                 chosen.append(other)
     if rules.on("definition") and terms.defines and len(terms.entities) >= 2:
@@ -187,9 +185,10 @@ SHORT_QUOTE = 2
 _OPEN_QUOTE, _CLOSE_QUOTE = "“", "”"
 
 
-def _quotation(best: Candidate, candidates: list[Candidate]) -> list[Candidate]:
+def _quotation(best: Candidate, passage: dict[int, Candidate]) -> list[Candidate]:
     """The other sentences of the quotation ``best`` is part of, when that quotation is short
-    (``SHORT_QUOTE`` sentences or fewer); [] when it is not in one or the quotation is longer."""
+    (``SHORT_QUOTE`` sentences or fewer); [] when it is not in one or the quotation is longer.
+    ``passage``: the candidates of best's passage by sentence index."""
     sentences = best.chunk.sentences
     start = best.index
     while start > 0 and _OPEN_QUOTE not in sentences[start].text and _CLOSE_QUOTE not in sentences[start - 1].text:
@@ -201,8 +200,7 @@ def _quotation(best: Candidate, candidates: list[Candidate]) -> list[Candidate]:
     if (not 2 <= len(quoted) <= SHORT_QUOTE or _OPEN_QUOTE not in sentences[start].text
             or _CLOSE_QUOTE not in sentences[end].text):
         return []
-    by_index = {c.index: c for c in candidates if c.chunk is best.chunk}
-    return [by_index[i] for i in quoted if i != best.index and i in by_index]
+    return [passage[i] for i in quoted if i != best.index and i in passage]
 
 
 REPEATS_SHARE = 0.8  # of the last answer's words a sentence holds, from which it says the same again
